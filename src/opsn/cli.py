@@ -1,0 +1,264 @@
+"""Ligne de commande `opsn` (Typer). Messages en français ; codes de sortie non nuls en cas d'erreur."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from opsn.core.catalogue import CATALOGUE_DIR, catalogue_files, find_catalogue, load_catalogue
+from opsn.core.errors import OpsnError
+from opsn.core.money import fmt_fr
+from opsn.core.pricing import MemberQuote, Pricer
+from opsn.core.report import simulation_to_dict
+from opsn.core.scenario import load_scenario
+from opsn.referentiel.cli import app as referentiel_app
+
+app = typer.Typer(
+    help="opsn : catalogues, simulations et facturation des opérateurs publics de services "
+    "numériques.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+catalogue_app = typer.Typer(
+    help="Catalogues des opérateurs : vérifier, comparer les forfaits.", no_args_is_help=True
+)
+app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(referentiel_app, name="referentiel")
+
+console = Console(width=140)
+err = Console(stderr=True)
+
+DEMO_SCENARIO = Path(__file__).resolve().parent / "data" / "demo" / "simulation.yaml"
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]Erreur[/] : {message}", highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _resolver():  # noqa: ANN202
+    try:
+        from opsn.referentiel.resolve import resolve_member
+    except ImportError:  # référentiel absent : les codes INSEE/SIREN seront refusés
+        return None
+    return resolve_member
+
+
+def simulate(path: Path, year: int | None) -> tuple[str, int, list[MemberQuote]]:
+    scenario = load_scenario(path, year, resolver=_resolver())
+    pricer = Pricer(scenario.catalogue, scenario.index, scenario.year)
+    return scenario.catalogue.ident, scenario.year, [pricer.quote(m) for m in scenario.members]
+
+
+@app.command("simuler")
+def simuler(
+    fichier: Annotated[Path, typer.Argument(help="Fichier de scénario YAML (docs/scenario.md).")],
+    annee: Annotated[
+        int | None, typer.Option("--annee", help="Année à facturer (remplace celle du scénario).")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="table ou json.")] = "table",  # noqa: A002
+) -> None:
+    """Calcule, pour chaque adhérent du scénario, chaque ligne due et son explication."""
+    if format not in ("table", "json"):
+        _fail(f"format « {format} » inconnu : table ou json.")
+    try:
+        ident, year, quotes = simulate(fichier, annee)
+    except OpsnError as exc:
+        _fail(str(exc))
+        return
+    data = simulation_to_dict(ident, year, quotes)
+    if format == "json":
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    print_simulation(ident, year, quotes, data)
+
+
+def print_simulation(ident: str, year: int, quotes: list[MemberQuote], data: dict) -> None:
+    console.print(f"[bold]Simulation {year}[/] – catalogue [cyan]{ident}[/]")
+    for quote in quotes:
+        m = quote.member
+        head = f"\n[bold]{m.name}[/] ({m.kind}"
+        if m.population_totale is not None:
+            head += f", population totale {m.population_totale}"
+            if m.population_source:
+                head += f" [{m.population_source}]"
+        if m.agents is not None:
+            head += f", {m.agents} agents"
+        console.print(head + ")", highlight=False)
+        for note in quote.notes:
+            console.print(f"  [dim]{note}[/]", highlight=False)
+        if quote.lines:
+            table = Table(show_lines=False, header_style="bold", expand=False)
+            for col, just in (
+                ("Service", "left"),
+                ("Ligne", "left"),
+                ("Qté", "right"),
+                ("PU", "right"),
+                ("Montant", "right"),
+                ("TVA", "left"),
+                ("Explication", "left"),
+            ):
+                table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+            for line in quote.lines:
+                amount = {
+                    "sur_devis": "sur devis",
+                    "prix_manquant": "prix manquant",
+                }.get(line.status, fmt_fr(line.amount) if line.amount is not None else "")
+                table.add_row(
+                    line.service_label,
+                    line.label,
+                    f"{line.quantity.normalize():f}",
+                    fmt_fr(line.unit_price) if line.unit_price is not None else "–",
+                    amount,
+                    line.vat.label if line.vat.kind != "ht" else f"{line.vat.rate.normalize()} %",
+                    f"{line.rule}. {line.detail}",
+                )
+            console.print(table)
+        else:
+            console.print("  Aucune ligne due pour cette année.")
+        if quote.entitlements:
+            droits = ", ".join(f"{k} : {v}" for k, v in quote.entitlements.items())
+            console.print(
+                f"  Droits inclus ({quote.entitlements_stratum}) : {droits}", highlight=False
+            )
+        for a in quote.allowances:
+            console.print(
+                f"  Dotation « {a.label} » : {a.used.normalize():f} j consommé(s) sur "
+                f"{a.quantity.normalize():f} j / {a.period_years} an(s)",
+                highlight=False,
+            )
+        for w in quote.warnings:
+            console.print(f"  [yellow]Attention[/] : {w}", highlight=False)
+        t = quote.totals
+        line = f"  Total HT {fmt_fr(t.net)} – TVA {fmt_fr(t.vat)} – [bold]TTC {fmt_fr(t.gross)}[/]"
+        console.print(line, highlight=False)
+        for vt in t.by_rate:
+            if vt.regime.mention:
+                console.print(f"  [dim]{vt.regime.mention}[/]", highlight=False)
+        if quote.sur_devis:
+            console.print(
+                f"  Sur devis (hors total) : {', '.join(x.label for x in quote.sur_devis)}",
+                highlight=False,
+            )
+        if quote.missing_prices:
+            names = ", ".join(x.label for x in quote.missing_prices)
+            console.print(f"  [yellow]Prix manquants[/] (hors total) : {names}", highlight=False)
+    if len(quotes) > 1:
+        console.print(
+            f"\n[bold]Total général[/] : HT {data['total_ht']} € – TVA "
+            f"{data['total_tva']} € – TTC {data['total_ttc']} €",
+            highlight=False,
+        )
+
+
+@catalogue_app.command("lister")
+def catalogue_lister() -> None:
+    """Liste les catalogues livrés et leurs versions."""
+    table = Table(header_style="bold")
+    for col in ("Catalogue", "Libellé", "En vigueur à partir du", "Services", "Source"):
+        table.add_column(col)
+    try:
+        for path in catalogue_files():
+            cat = load_catalogue(path)
+            table.add_row(
+                cat.ident, cat.label, str(cat.valid_from or "–"), str(len(cat.services)), cat.source
+            )
+    except OpsnError as exc:
+        _fail(str(exc))
+    console.print(table)
+
+
+@catalogue_app.command("verifier")
+def catalogue_verifier(
+    chemin: Annotated[
+        Path | None,
+        typer.Argument(help="Fichier ou dossier ; par défaut tous les catalogues livrés."),
+    ] = None,
+) -> None:
+    """Valide un catalogue ou tous ; affiche la première erreur de chaque fichier."""
+    target = chemin or CATALOGUE_DIR
+    if not target.exists():
+        _fail(f"{target} : fichier ou dossier introuvable.")
+    files = sorted(target.rglob("*.yaml")) if target.is_dir() else [target]
+    if not files:
+        _fail(f"{target} : aucun fichier .yaml.")
+    failures = 0
+    for path in files:
+        try:
+            cat = load_catalogue(path)
+        except OpsnError as exc:
+            failures += 1
+            err.print(f"[red]✗[/] {exc}", highlight=False)
+            continue
+        console.print(
+            f"[green]✓[/] {path} : {cat.ident}, {len(cat.services)} services, "
+            f"{len(cat.tables)} tables de strates, {len(cat.grids)} grilles, "
+            f"{len(cat.matrices)} tableaux de forfaits",
+            highlight=False,
+        )
+    if failures:
+        err.print(f"{failures} catalogue(s) invalide(s) sur {len(files)}.")
+        raise typer.Exit(code=1)
+
+
+@catalogue_app.command("comparer")
+def catalogue_comparer(
+    catalogue: Annotated[
+        str, typer.Argument(help="Catalogue (cdg47, cdg47/ancienne-annexe, cdg82…) ou fichier.")
+    ],
+    population: Annotated[int | None, typer.Option("--population", min=0)] = None,
+    agents: Annotated[int | None, typer.Option("--agents", min=0)] = None,
+    categorie: Annotated[list[str] | None, typer.Option("--categorie")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Écrit aussi le tableau en HTML.")
+    ] = None,
+) -> None:
+    """Tableau comparatif des forfaits : ce que chacun inclut, avec les quotas de la strate."""
+    from opsn.comparison import build_comparison, render_html
+
+    if population is not None and agents is not None:
+        _fail(
+            "--population et --agents s'excluent : une commune a une population, un "
+            "établissement des agents."
+        )
+    try:
+        cat = find_catalogue(catalogue)
+        comparison = build_comparison(
+            cat, population=population, agents=agents, categories=categorie or []
+        )
+    except OpsnError as exc:
+        _fail(str(exc))
+        return
+    console.print(f"[bold]{cat.label}[/] ({cat.ident})", highlight=False)
+    if comparison.subject:
+        console.print(f"Pour : {comparison.subject}", highlight=False)
+    for matrix in comparison.matrices:
+        table = Table(title=matrix.title, header_style="bold", show_lines=True)
+        table.add_column("Prestation")
+        for col in matrix.columns:
+            table.add_column(col)
+        for row in matrix.rows:
+            table.add_row(row.label, *row.cells)
+        console.print(table)
+    if comparison.strata_note:
+        console.print(comparison.strata_note, highlight=False)
+    if html:
+        html.write_text(render_html(cat, comparison), encoding="utf-8")
+        console.print(f"Tableau HTML écrit dans {html}", highlight=False)
+
+
+@app.command("demo")
+def demo() -> None:
+    """Montre les catalogues livrés puis une simulation de démonstration."""
+    catalogue_lister()
+    console.print()
+    simuler(DEMO_SCENARIO, None, "table")
+
+
+def main() -> None:
+    app()

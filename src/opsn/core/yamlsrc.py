@@ -1,0 +1,112 @@
+"""Lecture YAML qui garde les numéros de ligne, pour des erreurs précises.
+
+Les nombres décimaux sont lus en `Decimal` (jamais en float) ; les clés en
+double sont refusées (PyYAML les écraserait sans rien dire).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from opsn.core.errors import SourceError
+
+
+class YMap(dict):
+    """Dictionnaire lu d'un YAML, avec la ligne de chaque clé."""
+
+    line: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lines: dict[Any, int] = {}
+
+    def line_of(self, key: Any) -> int:
+        return self.lines.get(key, self.line)
+
+
+class YList(list):
+    """Liste lue d'un YAML, avec la ligne de chaque élément."""
+
+    line: int = 0
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.lines: list[int] = []
+
+    def line_of(self, index: int) -> int:
+        return self.lines[index] if index < len(self.lines) else self.line
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _make_constructors(error_cls: type[SourceError], file: str):
+    def construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
+        loader.flatten_mapping(node)
+        result = YMap()
+        result.line = node.start_mark.line + 1
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in result:
+                raise error_cls(
+                    "clé en double dans le même bloc",
+                    file=file,
+                    line=key_node.start_mark.line + 1,
+                    key=str(key),
+                )
+            result[key] = loader.construct_object(value_node, deep=True)
+            result.lines[key] = key_node.start_mark.line + 1
+        return result
+
+    def construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> YList:
+        result = YList()
+        result.line = node.start_mark.line + 1
+        for child in node.value:
+            result.append(loader.construct_object(child, deep=True))
+            result.lines.append(child.start_mark.line + 1)
+        return result
+
+    def construct_float(loader: _Loader, node: yaml.ScalarNode) -> Decimal:
+        text = loader.construct_scalar(node).replace("_", "")
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise error_cls(
+                f"« {text} » n'est pas un nombre", file=file, line=node.start_mark.line + 1
+            ) from None
+
+    return construct_mapping, construct_sequence, construct_float
+
+
+def load_yaml(path: Path, error_cls: type[SourceError], text: str | None = None) -> Any:
+    """Lit un fichier YAML ; toute erreur de syntaxe devient une `error_cls` localisée."""
+    file = str(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise error_cls("fichier introuvable", file=file) from None
+        except UnicodeDecodeError:
+            raise error_cls("le fichier n'est pas encodé en UTF-8", file=file) from None
+
+    class Loader(_Loader):
+        pass
+
+    mapping, sequence, floating = _make_constructors(error_cls, file)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, sequence)
+    Loader.add_constructor("tag:yaml.org,2002:float", floating)
+    try:
+        return yaml.load(text, Loader=Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or "syntaxe invalide"
+        raise error_cls(f"YAML invalide ({problem})", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise error_cls(f"YAML invalide ({exc})", file=file) from None
