@@ -187,9 +187,9 @@ modifier à la main.
   populations légales (INSEE), base officielle des codes postaux (La Poste).
 - **Contenu** : {communes} communes actuelles (`communes.csv`, type
   `commune-actuelle` seulement : arrondissements municipaux, communes déléguées
-  et associées exclus) et {epci} EPCI à fiscalité propre (`epci.csv` ;
-  natures : {natures}). `MET69` est la Métropole de Lyon, gardée telle que la
-  source l'écrit.
+  et associées exclus) et {epci} EPCI à fiscalité propre (`epci.csv`).
+  Natures : {natures} ; `MET69` est la Métropole de Lyon, gardée telle que
+  la source l'écrit.
 
 ## Populations et années
 
@@ -206,10 +206,11 @@ modifier à la main.
   (Terres australes et antarctiques, Clipperton).
 - Les fichiers JSON ne portent pas l'année : elle est **déduite**. Les chiffres
   municipaux de `epci.json` ({version}) sont identiques à ceux de
-  `communes.json` de la version 4.1.0, dont le README cite les populations
-  légales publiées par l'INSEE fin 2024 (millésime 2022) ; le README de la
-  version {version} cite celles publiées fin 2025 (millésime 2023). À vérifier à
-  chaque nouveau millésime.
+  `communes.json` de la version 4.1.0, dont le README renvoie à la page INSEE
+  des populations légales publiées fin 2024 (millésime 2022, page 8290591) ; le
+  README de la version {version} renvoie à celle de fin 2025 (millésime 2023,
+  page 8680726). Déduction faite sans accès aux pages INSEE : à vérifier, et à
+  refaire à chaque nouveau millésime.
 - Chaque chiffre chargé par `opsn.referentiel` garde le millésime du
   référentiel (`millesime`) et l'année de recensement (`annee_population`).
 

@@ -49,7 +49,7 @@ from opsn.core.model import (
     VatRegime,
 )
 from opsn.core.money import to_decimal
-from opsn.core.ranges import Range, gaps
+from opsn.core.ranges import Range, box_contains, box_inside, sample_points
 from opsn.core.reader import Reader
 from opsn.core.yamlsrc import YList, YMap, load_yaml
 
@@ -298,7 +298,9 @@ class _CatalogueParser:
     def criterion(self, value: Any, path: str, line: int) -> Criterion:
         r = self.r
         block = r.block(value, path, line)
-        r.keys(block, {"types", "natures", "categorie", *DIMENSIONS}, path)
+        allowed = {"types", "natures", "categorie", *DIMENSIONS}
+        allowed |= {k for k in block if isinstance(k, str) and k.startswith("quantite.")}
+        r.keys(block, allowed, path)
         types = None
         if "types" in block:
             raw = r.get(block, "types", "liste", path)
@@ -322,24 +324,20 @@ class _CatalogueParser:
                     )
             natures = frozenset(raw)
         category = r.get(block, "categorie", "texte", path, required=False)
-        dims = [d for d in DIMENSIONS if d in block]
-        if len(dims) > 1:
-            r.fail("un critère porte sur une seule grandeur", line=block.line, key=path)
-        dimension = dims[0] if dims else None
-        rng = (
-            self.range_(block[dimension], f"{path}.{dimension}", block.line_of(dimension))
-            if dimension
-            else None
+        bounds = tuple(
+            (str(k), self.range_(block[k], f"{path}.{k}", block.line_of(k)))
+            for k in block
+            if k in DIMENSIONS or str(k).startswith("quantite.")
         )
-        if category and (types or dimension):
+        if category and (types or bounds or natures):
             r.fail(
                 "un critère de catégorie (R3) ne se combine pas avec un type ou une taille",
                 line=block.line,
                 key=path,
             )
-        if not (category or types or dimension):
+        if not (category or types or bounds or natures):
             r.fail("critère vide", line=block.line, key=path)
-        return Criterion(types, category, dimension, rng, natures)
+        return Criterion(types, category, bounds, natures)
 
     def cell(self, value: Any, kind: str, path: str, line: int) -> CellValue:
         if isinstance(value, str) and value in SPECIAL_CELLS:
@@ -457,48 +455,55 @@ class _CatalogueParser:
         return tables
 
     def check_strata(self, table: StrataTable, line: int) -> None:
-        """R2 : chevauchements emboîtés seulement ; R8 : aucun trou non déclaré."""
+        """R2 : chevauchements emboîtés seulement ; R8 : aucun trou non déclaré.
+
+        Pour chaque type d'adhérent visé par la table, on teste des points représentatifs
+        de l'espace des grandeurs (bornes et intérieur de chaque intervalle) : chacun doit
+        tomber dans au moins une ligne, et les lignes qui le contiennent doivent s'emboîter.
+        """
         for member_type in MEMBER_TYPES:
             kinds = {member_type, *MEMBER_KIND_PARENTS.get(member_type, ())}
-            sized: dict[str, list[tuple[Range, StratumRow]]] = {}
-            unsized = False
-            for row in table.rows:
-                for c in row.criteria:
-                    if c.category or not c.types or not (c.types & kinds) or c.natures:
-                        continue
-                    if c.dimension is None:
-                        unsized = True
-                    else:
-                        sized.setdefault(c.dimension, []).append((c.range, row))  # type: ignore[arg-type]
-            if len(sized) > 1:
-                self.r.fail(
-                    f"table « {table.code} » : les {member_type} sont classés à la fois par "
-                    f"{' et par '.join(sorted(sized))} ; une seule grandeur par type",
-                    line=line,
-                    key=f"tables.{table.code}",
-                )
-            for dimension, entries in sized.items():
-                for i, (a, row_a) in enumerate(entries):
-                    for b, row_b in entries[i + 1 :]:
-                        if a.overlaps(b) and not (a.inside(b) or b.inside(a)):
-                            self.r.fail(
-                                f"table « {table.code} » : les lignes « {row_a.label} » et "
-                                f"« {row_b.label} » se chevauchent sans que l'une contienne "
-                                f"l'autre ({member_type}, {dimension}) : on ne peut pas choisir "
-                                "la plus spécifique (R2)",
-                                line=row_b.line,
-                                key=f"tables.{table.code}",
-                            )
-                if unsized:
-                    continue
-                holes = gaps([rng for rng, _ in entries], integer=dimension != "budget_keur")
-                if holes:
+            entries = [
+                (c, row)
+                for row in table.rows
+                for c in row.criteria
+                if not c.category and not c.natures and (c.types is None or c.types & kinds)
+            ]
+            if not entries:
+                continue
+            boxes = [c.bounds for c, _ in entries]
+            integer_dims = {d for box in boxes for d, _ in box if d != "budget_keur"}
+            for point in sample_points(boxes, integer_dims):
+                matched = [(c, row) for c, row in entries if box_contains(c.bounds, point)]
+                where = ", ".join(f"{d} = {v}" for d, v in point.items()) or "toute taille"
+                if not matched:
                     self.r.fail(
                         f"table « {table.code} » : trou non déclaré pour les {member_type} "
-                        f"({dimension} : {', '.join(holes)}) ; dites quelle ligne s'applique (R8)",
+                        f"({where}) : aucune ligne ne s'applique ; dites laquelle (R8)",
                         line=line,
                         key=f"tables.{table.code}",
                     )
+                for i, (a, row_a) in enumerate(matched):
+                    for b, row_b in matched[i + 1 :]:
+                        if row_a is row_b:
+                            continue
+                        if not (box_inside(a.bounds, b.bounds) or box_inside(b.bounds, a.bounds)):
+                            self.r.fail(
+                                f"table « {table.code} » : les lignes « {row_a.label} » et "
+                                f"« {row_b.label} » se chevauchent sans que l'une contienne "
+                                f"l'autre ({member_type}, {where}) : impossible de choisir la "
+                                "plus spécifique (R2)",
+                                line=row_b.line,
+                                key=f"tables.{table.code}",
+                            )
+                        if a.bounds == b.bounds:
+                            self.r.fail(
+                                f"table « {table.code} » : les lignes « {row_a.label} » et "
+                                f"« {row_b.label} » couvrent exactement les mêmes {member_type} "
+                                f"({where}) : ambiguïté (R2)",
+                                line=row_b.line,
+                                key=f"tables.{table.code}",
+                            )
 
     # -- grilles à paliers ----------------------------------------------------
     def axis(self, value: Any, path: str, line: int) -> Axis:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from opsn.core.ranges import Range
+from opsn.core.ranges import Box
 
 # Types d'adhérents. « etablissement_public » couvre aussi epci, syndicat et ccas
 # (un EPCI est un établissement public) : voir MEMBER_KIND_PARENTS.
@@ -149,10 +149,15 @@ class Service:
 
 @dataclass(frozen=True)
 class Criterion:
+    """Un critère : type d'adhérent, nature d'EPCI, catégorie (R3) ou pavé de grandeurs.
+
+    `bounds` associe chaque grandeur contrainte (population, agents, budget_keur,
+    quantite.<nom>) à son intervalle ; plusieurs grandeurs se combinent par ET.
+    """
+
     types: frozenset[str] | None
     category: str | None
-    dimension: str | None
-    range: Range | None
+    bounds: Box = ()
     natures: frozenset[str] | None = None
 
     def describe(self) -> str:
@@ -163,8 +168,7 @@ class Criterion:
             parts.append("/".join(sorted(self.types)))
         if self.natures:
             parts.append("/".join(sorted(self.natures)))
-        if self.dimension and self.range:
-            parts.append(f"{self.dimension} {self.range.label()}")
+        parts.extend(f"{dim} {rng.label()}" for dim, rng in self.bounds)
         return " ".join(parts)
 
 

@@ -34,6 +34,7 @@ from opsn.core.model import (
     VatRegime,
 )
 from opsn.core.money import ZERO, fmt_fr, round_cents
+from opsn.core.ranges import box_inside
 
 Status = Literal["montant", "sur_devis", "prix_manquant", "inclus"]
 
@@ -310,7 +311,7 @@ class Pricer:
         elif price.kind in ("table", "grille"):
             if price.kind == "table":
                 table = cat.tables[price.table]  # type: ignore[index]
-                row = resolve_stratum(table, subject)
+                row = resolve_stratum(table, subject, sub.quantities)
                 if row is None:
                     if table.outside == "sur_devis":
                         value: CellValue = "sur_devis"
@@ -536,20 +537,33 @@ class Pricer:
 # -- résolution des strates et des grilles -----------------------------------
 
 
-def criterion_matches(c: Criterion, member: Member, population: str) -> bool:
+def criterion_matches(
+    c: Criterion, member: Member, population: str, quantities: dict[str, Decimal] | None = None
+) -> bool:
     if c.category is not None:
         return c.category in member.categories
     if c.types is not None and not (member.kinds & c.types):
         return False
     if c.natures is not None and member.nature not in c.natures:
         return False
-    if c.dimension is not None:
-        value = _dimension(member, c.dimension, population)
-        return c.range.contains(value)  # type: ignore[union-attr]
+    for dim, rng in c.bounds:
+        if dim.startswith("quantite."):
+            name = dim.removeprefix("quantite.")
+            value = (quantities or {}).get(name)
+            if value is None:
+                raise PricingError(
+                    f"{member.name} : la quantité « {name} » est nécessaire pour choisir la strate"
+                )
+        else:
+            value = _dimension(member, dim, population)
+        if not rng.contains(value):
+            return False
     return True
 
 
-def resolve_stratum(table: StrataTable, member: Member) -> StratumRow | None:
+def resolve_stratum(
+    table: StrataTable, member: Member, quantities: dict[str, Decimal] | None = None
+) -> StratumRow | None:
     """R3 : une catégorie choisit la ligne ; R2 : sinon la ligne la plus spécifique gagne."""
     best: tuple[StratumRow, Criterion] | None = None
     for row in table.rows:
@@ -558,7 +572,9 @@ def resolve_stratum(table: StrataTable, member: Member) -> StratumRow | None:
                 return row
     for row in table.rows:
         for c in row.criteria:
-            if c.category is not None or not criterion_matches(c, member, table.population):
+            if c.category is not None:
+                continue
+            if not criterion_matches(c, member, table.population, quantities):
                 continue
             if best is None or _more_specific(c, best[1]):
                 best = (row, c)
@@ -566,11 +582,8 @@ def resolve_stratum(table: StrataTable, member: Member) -> StratumRow | None:
 
 
 def _more_specific(a: Criterion, b: Criterion) -> bool:
-    if a.range is None:
-        return False
-    if b.range is None:
-        return True
-    return a.range.inside(b.range) and a.range != b.range
+    """R2 : la ligne dont le pavé est contenu dans l'autre gagne."""
+    return box_inside(a.bounds, b.bounds) and a.bounds != b.bounds
 
 
 def resolve_grid(grid: Grid, member: Member, catalogue: Catalogue) -> tuple[CellValue, str]:

@@ -115,3 +115,53 @@ def _hole_label(reach: Decimal, reach_inc: bool, low: Decimal, low_inc: bool, fi
     if reach == low:
         return f"exactement {low}"
     return f"de {a} à {b}"
+
+
+# -- pavés à plusieurs grandeurs (population × agents…) ----------------------
+
+Box = tuple[tuple[str, Range], ...]  # grandeur → intervalle ; grandeur absente = tout
+
+
+def box_contains(box: Box, point: dict[str, Decimal]) -> bool:
+    return all(rng.contains(point[dim]) for dim, rng in box)
+
+
+def box_inside(a: Box, b: Box) -> bool:
+    """Vrai si le pavé a ⊆ b (une grandeur absente de b ne contraint rien)."""
+    ranges_a = dict(a)
+    for dim, rng_b in b:
+        rng_a = ranges_a.get(dim)
+        if rng_a is None or not rng_a.inside(rng_b):
+            return False
+    return True
+
+
+def sample_points(boxes: list[Box], integer_dims: set[str]) -> list[dict[str, Decimal]]:
+    """Points représentatifs : l'appartenance à chaque pavé est constante entre deux bornes
+    consécutives, il suffit donc de tester les bornes et un point de chaque intervalle."""
+    dims = sorted({dim for box in boxes for dim, _ in box})
+    per_dim: dict[str, list[Decimal]] = {}
+    for dim in dims:
+        bounds = {ZERO}
+        for box in boxes:
+            for d, rng in box:
+                if d == dim:
+                    bounds.add(rng.low)
+                    if rng.high is not None:
+                        bounds.add(rng.high)
+        ordered = sorted(bounds)
+        points = set(ordered)
+        for lo, hi in zip(ordered, ordered[1:], strict=False):
+            if dim in integer_dims:
+                if hi - lo >= 2:
+                    points.add(lo + 1)
+            else:
+                points.add((lo + hi) / 2)
+        points.add(ordered[-1] + 1)
+        if dim in integer_dims:
+            points = {p for p in points if p == p.to_integral_value()}
+        per_dim[dim] = sorted(points)
+    result: list[dict[str, Decimal]] = [{}]
+    for dim in dims:
+        result = [{**p, dim: v} for p in result for v in per_dim[dim]]
+    return result

@@ -37,6 +37,10 @@ def _nombre(valeur: int | None) -> str:
     return "—" if valeur is None else f"{valeur:,}".replace(",", " ")
 
 
+def _agents(nombre: int) -> str:
+    return f"{_nombre(nombre)} agent{'s' if nombre > 1 else ''}"
+
+
 def _categorie(entite: Entite) -> str:
     if isinstance(entite, Commune):
         return "commune"
@@ -140,7 +144,7 @@ def _ligne_resultat(entite: Entite, referentiel: Referentiel) -> list[str]:
             f"{len(entite.membres)} communes",
         ]
     parent = referentiel.par_code(entite.parent) if entite.parent else None
-    details = [f"{_nombre(entite.agents)} agents"]
+    details = [_agents(entite.agents)]
     if entite.population_desservie is not None:
         details.append(f"population desservie {_nombre(entite.population_desservie)}")
     if parent is not None:
@@ -306,7 +310,7 @@ def afficher(
         lignes += ["", "  Organismes rattachés :"]
         lignes += [
             f"    - {o.nom} ({o.identifiant}, "
-            f"{LIBELLES_TYPE_ORGANISME.get(o.type, o.type)}, {_nombre(o.agents)} agents)"
+            f"{LIBELLES_TYPE_ORGANISME.get(o.type, o.type)}, {_agents(o.agents)})"
             for o in rattaches
         ]
     lignes += ["", f"Source : {referentiel.source.libelle}."]

@@ -365,7 +365,7 @@ def valider(chemin: Path, referentiel: Referentiel) -> tuple[list[Organisme], li
                 code = brut_parent
             if code == donnees.get("identifiant"):
                 erreur(ligne, "parent", "un organisme ne peut pas être son propre parent.")
-            elif code in identifiants or referentiel.par_code(code) is not None:
+            elif code in identifiants or code in sirens or referentiel.par_code(code) is not None:
                 parent = code
             else:
                 erreur(
