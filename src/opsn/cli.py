@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -93,31 +94,22 @@ def print_simulation(ident: str, year: int, quotes: list[MemberQuote], data: dic
         for note in quote.notes:
             console.print(f"  [dim]{note}[/]", highlight=False)
         if quote.lines:
-            table = Table(show_lines=False, header_style="bold", expand=False)
-            for col, just in (
-                ("Service", "left"),
-                ("Ligne", "left"),
-                ("Qté", "right"),
-                ("PU", "right"),
-                ("Montant", "right"),
-                ("TVA", "left"),
-                ("Explication", "left"),
-            ):
-                table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+            table = Table(show_lines=True, header_style="bold", expand=True)
+            table.add_column("Prestation", ratio=3)
+            table.add_column("Qté", justify="right", ratio=1)
+            table.add_column("Prix unitaire", justify="right", ratio=1)
+            table.add_column("Montant", justify="right", ratio=1)
+            table.add_column("Règle et calcul", ratio=6)
             for line in quote.lines:
                 amount = {
-                    "sur_devis": "sur devis",
-                    "prix_manquant": "prix manquant",
+                    "sur_devis": "sur devis", "prix_manquant": "prix manquant",
                 }.get(line.status, fmt_fr(line.amount) if line.amount is not None else "")
+                vat = "" if line.vat.kind != "ht" else f" HT (TVA {line.vat.rate.normalize():f} %)"
                 table.add_row(
-                    line.service_label,
-                    line.label,
-                    f"{line.quantity.normalize():f}",
+                    f"[bold]{line.service_label}[/]\n{line.label}",
+                    f"{line.quantity.normalize():f} {line.unit}",
                     fmt_fr(line.unit_price) if line.unit_price is not None else "–",
-                    amount,
-                    line.vat.label if line.vat.kind != "ht" else f"{line.vat.rate.normalize()} %",
-                    f"{line.rule}. {line.detail}",
-                )
+                    amount + vat, f"{line.rule}\n[dim]{line.detail}[/]")
             console.print(table)
         else:
             console.print("  Aucune ligne due pour cette année.")
@@ -150,8 +142,8 @@ def print_simulation(ident: str, year: int, quotes: list[MemberQuote], data: dic
             console.print(f"  [yellow]Prix manquants[/] (hors total) : {names}", highlight=False)
     if len(quotes) > 1:
         console.print(
-            f"\n[bold]Total général[/] : HT {data['total_ht']} € – TVA "
-            f"{data['total_tva']} € – TTC {data['total_ttc']} €",
+            f"\n[bold]Total général[/] : HT {fmt_fr(Decimal(data['total_ht']))} – TVA "
+            f"{fmt_fr(Decimal(data['total_tva']))} – TTC {fmt_fr(Decimal(data['total_ttc']))}",
             highlight=False,
         )
 
