@@ -277,8 +277,8 @@ MATRIX_STATUS_FR = {
     "inclus_avec_certificat": "Inclus avec un certificat",
     "selon_strate": "Selon strate",
     "payant": "Payant",
-    "vide": "(case vide)",
-    "non_mentionne": "—",
+    "vide": "—",
+    "non_mentionne": "— (absent de ce tableau)",
     "texte": "",
 }
 

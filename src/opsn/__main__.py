@@ -1,0 +1,5 @@
+"""Permet `python -m opsn`."""
+
+from opsn.cli import main
+
+main()
