@@ -20,8 +20,10 @@ CASES_FILE = SHARED / "acceptance" / "cases.yaml"
 
 def _cases() -> list[tuple[str, dict]]:
     if not CASES_FILE.exists():
-        pytest.fail(f"{CASES_FILE} introuvable : shared/ doit être à côté du dépôt "
-                    "(ou OPSN_SHARED doit le désigner).")
+        pytest.fail(
+            f"{CASES_FILE} introuvable : shared/ doit être à côté du dépôt "
+            "(ou OPSN_SHARED doit le désigner)."
+        )
     data = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))
     result = []
     for case_id, spec in data.items():
@@ -69,6 +71,8 @@ def test_acceptance_case(label: str, entry: dict) -> None:
     if "prix_manquant" in entry:
         assert len(subject["prix_manquants"]) == entry["prix_manquant"]
     if "droits" in entry:
+        if "membres" in subject:  # droits : par adhérent ; le cas n'en a qu'un
+            (subject,) = subject["membres"]
         assert {k: subject["droits"].get(k) for k in entry["droits"]} == entry["droits"]
 
 
@@ -91,10 +95,18 @@ def test_p11_names_only_the_epci_siren_and_uses_referential_populations() -> Non
     data = simulate("P11", 2021)
     member = data["membres"][0]
     assert member["siren"] == "243301405"
-    participations = {x["libelle"].split(" – ")[1]: x["montant"] for x in member["lignes"]
-                      if x["service"] == "participation_individuelle"}
-    assert participations == {"Lugos": "1500.00", "Saint-Magne": "1500.00", "Le Barp": "4000.00",
-                              "Belin-Béliet": "4000.00", "Salles": "4000.00"}
+    participations = {
+        x["libelle"].split(" – ")[1]: x["montant"]
+        for x in member["lignes"]
+        if x["service"] == "participation_individuelle"
+    }
+    assert participations == {
+        "Lugos": "1500.00",
+        "Saint-Magne": "1500.00",
+        "Le Barp": "4000.00",
+        "Belin-Béliet": "4000.00",
+        "Salles": "4000.00",
+    }
     assert "recensement" in member["population"]["source"]
     (adhesion,) = [x for x in member["lignes"] if x["service"] == "adhesion_mutualisee"]
     assert "CDC + 5 EP" in adhesion["strate"] and "2 To" in adhesion["strate"]

@@ -28,8 +28,11 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_console_script_runs_a_simulation_in_a_real_process() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "opsn", "simuler", str(ACCEPTANCE / "P01.yaml"), "--format",
-         "json"], capture_output=True, text=True, check=False)
+        [sys.executable, "-m", "opsn", "simuler", str(ACCEPTANCE / "P01.yaml"), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["total_ttc"] == "979.54"
 
@@ -53,16 +56,16 @@ def test_unknown_service_names_file_line_and_key(tmp_path: Path) -> None:
 
 
 def test_negative_quantity_is_refused(tmp_path: Path) -> None:
-    text = (ACCEPTANCE / "P06.yaml").read_text(encoding="utf-8").replace("quantite: 3",
-                                                                         "quantite: -3")
+    text = (
+        (ACCEPTANCE / "P06.yaml").read_text(encoding="utf-8").replace("quantite: 3", "quantite: -3")
+    )
     result = run("simuler", str(write(tmp_path, "negatif.yaml", text)))
     assert result.exit_code == 1
     assert "quantité négative" in " ".join(result.stderr.split())
 
 
 def test_half_day_granularity_for_interventions(tmp_path: Path) -> None:
-    text = (ACCEPTANCE / "P07.yaml").read_text(encoding="utf-8").replace("jours: 2",
-                                                                         "jours: 0.3")
+    text = (ACCEPTANCE / "P07.yaml").read_text(encoding="utf-8").replace("jours: 2", "jours: 0.3")
     result = run("simuler", str(write(tmp_path, "jours.yaml", text)))
     assert result.exit_code == 1
     assert "demi-journées" in " ".join(result.stderr.split())
@@ -77,10 +80,12 @@ def test_missing_index_value_names_the_month(tmp_path: Path) -> None:
 
 def test_index_value_added_in_scenario_unblocks_the_revision(tmp_path: Path) -> None:
     text = (ACCEPTANCE / "P01.yaml").read_text(encoding="utf-8")
-    text += ("indices:\n  - {mois: 2022-11, valeur: \"283.3\", serie: revisee, "
-             "source: saisie de test}\n")
-    result = run("simuler", str(write(tmp_path, "indice.yaml", text)), "--annee", "2023",
-                 "--format", "json")
+    text += (
+        'indices:\n  - {mois: 2022-11, valeur: "283.3", serie: revisee, source: saisie de test}\n'
+    )
+    result = run(
+        "simuler", str(write(tmp_path, "indice.yaml", text)), "--annee", "2023", "--format", "json"
+    )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     (t1,) = [x for x in data["membres"][0]["lignes"] if x["composante"] == "T1"]
@@ -93,12 +98,16 @@ def test_no_catalogue_version_in_force_before_its_start() -> None:
     result = run("simuler", str(ACCEPTANCE / "P01.yaml"), "--annee", "2019")
     assert result.exit_code == 1
     assert "aucune version du catalogue cdg82 n'est en vigueur en 2019" in " ".join(
-        result.stderr.split())
+        result.stderr.split()
+    )
 
 
 def test_year_before_the_price_base_is_refused(tmp_path: Path) -> None:
-    text = (ACCEPTANCE / "P01.yaml").read_text(encoding="utf-8").replace(
-        "catalogue: cdg82", "catalogue: cdg82/2020")
+    text = (
+        (ACCEPTANCE / "P01.yaml")
+        .read_text(encoding="utf-8")
+        .replace("catalogue: cdg82", "catalogue: cdg82/2020")
+    )
     result = run("simuler", str(write(tmp_path, "base.yaml", text)), "--annee", "2019")
     assert result.exit_code == 1
     assert "le tarif est établi pour 2020" in " ".join(result.stderr.split())
@@ -137,8 +146,11 @@ def test_comparer_rejects_population_and_agents_together() -> None:
 
 
 def test_unknown_catalogue_lists_the_known_ones(tmp_path: Path) -> None:
-    text = (ACCEPTANCE / "P01.yaml").read_text(encoding="utf-8").replace("catalogue: cdg82",
-                                                                         "catalogue: cdg99")
+    text = (
+        (ACCEPTANCE / "P01.yaml")
+        .read_text(encoding="utf-8")
+        .replace("catalogue: cdg82", "catalogue: cdg99")
+    )
     result = run("simuler", str(write(tmp_path, "cat.yaml", text)))
     assert result.exit_code == 1
     message = " ".join(result.stderr.split())

@@ -1008,7 +1008,11 @@ class _CatalogueParser:
                 rpath = f"{path}.lignes[{j + 1}]"
                 row = r.block(row, rpath, raw_rows.line_of(j))
                 r.keys(row, {"groupe", "prestation", "cellules"}, rpath)
-                group = r.get(row, "groupe", "texte", rpath, required=False, default=group)
+                group = (
+                    None
+                    if "groupe" in row and row["groupe"] is None
+                    else r.get(row, "groupe", "texte", rpath, required=False, default=group)
+                )
                 cells_raw = r.get(row, "cellules", "liste", rpath)
                 if len(cells_raw) != len(columns):
                     r.fail(
