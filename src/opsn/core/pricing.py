@@ -337,9 +337,7 @@ class Pricer:
                 status = "sur_devis"
         elif price.kind == "sur_devis":
             status = "sur_devis"
-        elif price.kind == "a_renseigner":
-            status = "prix_manquant"
-        elif price.kind == "bon_de_commande":
+        elif price.kind == "a_renseigner" or price.kind == "bon_de_commande":
             status = "prix_manquant"
         # montant saisi par l'utilisateur (R14 : devis accepté ; 001 art. 3.1 : bon de commande)
         entered = sub.amounts.get(comp.code)
@@ -601,7 +599,7 @@ def resolve_grid(grid: Grid, member: Member, catalogue: Catalogue) -> tuple[Cell
     return grid.cells[row][col], f"{row_label} × {col_label}"
 
 
-def _tier(axis, member: Member, grid: Grid, catalogue: Catalogue) -> tuple[int | None, str]:  # noqa: ANN001
+def _tier(axis, member: Member, grid: Grid, catalogue: Catalogue) -> tuple[int | None, str]:
     value, what = _axis_value(axis.dimension, member, grid, catalogue)
     for i, tier in enumerate(axis.tiers):
         if value < tier.bound or (tier.inclusive and value == tier.bound):

@@ -1,0 +1,113 @@
+"""Journal d'audit : toute modification des tarifs, conventions, abonnements, indices et
+adhérents est enregistrée (qui, quand, avant, après), quelle que soit son origine
+(pages, services, administration Django, import)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Model
+from django.db.models.signals import post_delete, post_save, pre_save
+from django.http import HttpRequest, HttpResponse
+
+_actor: ContextVar[Any] = ContextVar("opsn_audit_actor", default=None)
+SKIPPED_FIELDS = {"content"}  # le YAML complet d'un catalogue : son empreinte suffit
+
+
+@contextmanager
+def acting_as(user: Any) -> Iterator[None]:
+    """Désigne l'auteur des modifications faites dans le bloc."""
+    token = _actor.set(user if getattr(user, "is_authenticated", False) else None)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+class AuditActorMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with acting_as(getattr(request, "user", None)):
+            return self.get_response(request)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def snapshot(instance: Model) -> dict[str, Any]:
+    return {
+        f.attname: _json(getattr(instance, f.attname))
+        for f in instance._meta.concrete_fields
+        if f.attname not in SKIPPED_FIELDS
+    }
+
+
+def _operator_id(instance: Model) -> int | None:
+    if hasattr(instance, "operator_id"):
+        return instance.operator_id
+    convention = getattr(instance, "convention", None)
+    return getattr(convention, "operator_id", None)
+
+
+def _before(sender: type[Model], instance: Model, **kwargs: Any) -> None:
+    if instance.pk and not kwargs.get("raw"):
+        old = sender._default_manager.filter(pk=instance.pk).first()
+        instance._audit_before = snapshot(old) if old else None
+
+
+def _after(sender: type[Model], instance: Model, created: bool, **kwargs: Any) -> None:
+    if kwargs.get("raw"):
+        return
+    from opsn.gestion.models import AuditEntry
+
+    before = None if created else getattr(instance, "_audit_before", None)
+    after = snapshot(instance)
+    if before == after:
+        return
+    AuditEntry.objects.create(
+        operator_id=_operator_id(instance),
+        actor=_actor.get(),
+        action="création" if created else "modification",
+        object_type=sender._meta.model_name,
+        object_id=str(instance.pk),
+        object_repr=str(instance)[:300],
+        before=before,
+        after=after,
+    )
+
+
+def _deleted(sender: type[Model], instance: Model, **kwargs: Any) -> None:
+    from opsn.gestion.models import AuditEntry
+
+    AuditEntry.objects.create(
+        operator_id=_operator_id(instance),
+        actor=_actor.get(),
+        action="suppression",
+        object_type=sender._meta.model_name,
+        object_id=str(instance.pk),
+        object_repr=str(instance)[:300],
+        before=snapshot(instance),
+        after=None,
+    )
+
+
+def connect_signals() -> None:
+    from opsn.gestion import models as m
+
+    for model in (m.CatalogueVersion, m.IndexValue, m.Member, m.Convention, m.Subscription):
+        uid = f"audit-{model._meta.model_name}"
+        pre_save.connect(_before, sender=model, dispatch_uid=f"{uid}-pre")
+        post_save.connect(_after, sender=model, dispatch_uid=f"{uid}-post")
+        post_delete.connect(_deleted, sender=model, dispatch_uid=f"{uid}-del")

@@ -1,0 +1,101 @@
+"""Passage de la base au cœur pur : catalogues, indices et adhérents deviennent des valeurs
+immuables du cœur (`opsn.core`), qui calcule sans rien savoir de Django."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from opsn.core import members as core
+from opsn.core.catalogue import load_catalogue
+from opsn.core.index import IndexTable, IndexValue, load_index
+from opsn.core.model import Catalogue
+from opsn.core.pricing import MemberQuote, Pricer
+from opsn.gestion import models as m
+
+
+@lru_cache(maxsize=32)
+def _parse(source_file: str, sha256: str, content: str) -> Catalogue:
+    del sha256  # clé de cache : le contenu est figé par son empreinte
+    return load_catalogue(Path(source_file), text=content)
+
+
+def catalogue_of(version: m.CatalogueVersion) -> Catalogue:
+    return _parse(version.source_file, version.sha256, version.content)
+
+
+def index_table(index: str = "syntec") -> IndexTable:
+    """Table d'indice de la base (séries et raccordements : métadonnées livrées)."""
+    shipped = load_index(index)
+    values = [
+        IndexValue(v.month, v.value, v.series, v.source)
+        for v in m.IndexValue.objects.filter(index=index)
+    ]
+    return IndexTable(shipped.code, shipped.label, shipped.series, {}, shipped.links).with_values(
+        values
+    )
+
+
+def _member_value(
+    member: m.Member,
+    attached: tuple[core.Member, ...] = (),
+    convention: m.Convention | None = None,
+    year: int | None = None,
+) -> core.Member:
+    subscriptions: tuple[core.Subscription, ...] = ()
+    conv = None
+    usage: dict[str, Decimal] = {}
+    interventions: tuple[core.Intervention, ...] = ()
+    if convention is not None:
+        conv = core.Convention(
+            convention.signed_on, convention.notice_received_on, convention.ended_on
+        )
+        subscriptions = tuple(
+            core.Subscription(
+                service=s.service_code,
+                start=s.started_on,
+                end=s.ended_on,
+                quantities={k: Decimal(str(v)) for k, v in s.quantities.items()},
+                amounts={k: Decimal(str(v)) for k, v in s.amounts.items()},
+            )
+            for s in convention.subscriptions.all()
+        )
+    if year is not None:
+        usage = {u.counter: u.quantity for u in member.usage_records.filter(year=year)}
+        interventions = tuple(
+            core.Intervention(i.day, i.days, i.label, i.allowance or None)
+            for i in member.interventions.all()
+        )
+    return core.Member(
+        ident=str(member.pk),
+        name=member.name,
+        kind=member.kind,
+        nature=member.nature or None,
+        population_totale=member.population_totale,
+        population_municipale=member.population_municipale,
+        population_source=member.population_source or None,
+        agents=member.agents,
+        budget_keur=member.budget_keur,
+        categories=frozenset(member.categories or ()),
+        attached=attached,
+        usage=usage,
+        subscriptions=subscriptions,
+        convention=conv,
+        interventions=interventions,
+        insee=member.insee or None,
+        siren=member.siren or None,
+    )
+
+
+def core_member(convention: m.Convention, year: int) -> core.Member:
+    member = convention.member
+    attached = tuple(_member_value(child) for child in member.attached.all())
+    return _member_value(member, attached, convention, year)
+
+
+def quote(convention: m.Convention, year: int, index: IndexTable | None = None) -> MemberQuote:
+    """Devis d'une convention pour une année, calculé par le cœur."""
+    catalogue = catalogue_of(convention.catalogue)
+    pricer = Pricer(catalogue, index or index_table(), year)
+    return pricer.quote(core_member(convention, year))

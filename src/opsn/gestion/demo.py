@@ -1,0 +1,254 @@
+"""Données de démonstration : trois opérateurs, leurs catalogues, de vrais adhérents tirés
+du référentiel INSEE, des conventions variées, des usages et des interventions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from opsn.gestion import services
+from opsn.gestion.models import (
+    CatalogueVersion,
+    Certificate,
+    Convention,
+    Intervention,
+    Member,
+    Operator,
+    Role,
+    StaffMembership,
+    Subscription,
+    UsageRecord,
+)
+from opsn.referentiel import Commune, Epci, Referentiel
+from opsn.referentiel.resolve import NATURES
+
+DEMO_PASSWORD = "demo-opsn"
+VAL_DE_L_EYRE = "243301405"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    role: str
+    operator: str
+    member: str | None
+
+
+def _member_from_commune(operator: Operator, c: Commune, parent: Member | None = None) -> Member:
+    census = f"recensement {c.annee_population}" if c.annee_population else "recensement"
+    return Member.objects.create(
+        operator=operator,
+        kind="commune",
+        name=c.nom,
+        insee=c.insee,
+        siren=c.siren or "",
+        siret=f"{c.siren}00017" if c.siren else "",
+        population_totale=c.population_totale,
+        population_municipale=c.population_municipale,
+        population_source=f"INSEE, {census}, référentiel {c.millesime}",
+        parent=parent,
+    )
+
+
+def _member_from_epci(operator: Operator, e: Epci) -> Member:
+    return Member.objects.create(
+        operator=operator,
+        kind="epci",
+        name=e.nom,
+        siren=e.siren,
+        siret=f"{e.siren}00010",
+        nature=NATURES.get(e.nature, ""),
+        population_totale=e.population_totale,
+        population_municipale=e.population_municipale,
+        population_source=f"INSEE, recensement {e.annee_population}, référentiel {e.millesime}",
+    )
+
+
+def _q(**values: int) -> dict[str, Decimal]:
+    return {k: Decimal(v) for k, v in values.items()}
+
+
+def _add_subscription(
+    convention: Convention,
+    service: str,
+    start: dt.date,
+    quantities: dict[str, Decimal] | None = None,
+) -> None:
+    Subscription.objects.create(
+        convention=convention,
+        service_code=service,
+        started_on=start,
+        quantities={k: f"{v.normalize():f}" for k, v in (quantities or {}).items()},
+    )
+
+
+def _catalogue(operator: Operator, version: str) -> CatalogueVersion:
+    return CatalogueVersion.objects.get(operator=operator, version=version)
+
+
+@transaction.atomic
+def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
+    """Construit la démonstration (base vide attendue) ; renvoie les comptes créés."""
+    rng = random.Random(seed)
+    services.catalogues_load_shipped()
+    services.index_values_load_shipped()
+    ref = Referentiel.charger()
+    users: list[DemoUser] = []
+    User = get_user_model()
+
+    def user(name: str, role: str, operator: Operator, member: Member | None = None) -> None:
+        account = User.objects.create_user(
+            name, password=DEMO_PASSWORD, is_staff=role == Role.ADMIN
+        )
+        if role == Role.ADMIN:
+            account.is_superuser = True
+            account.save()
+        StaffMembership.objects.create(user=account, operator=operator, role=role, member=member)
+        users.append(
+            DemoUser(name, DEMO_PASSWORD, role, operator.code, member.name if member else None)
+        )
+
+    # -- CDG82 : 40 communes de Tarn-et-Garonne, convention 2020 « à la carte » --------
+    cdg82 = Operator.objects.get(code="cdg82")
+    cat82 = _catalogue(cdg82, "2020")
+    communes82 = sorted(
+        (c for c in ref.communes() if c.departement == "82"), key=lambda c: c.insee
+    )[:40]
+    first82 = None
+    for i, c in enumerate(communes82):
+        member = _member_from_commune(cdg82, c)
+        first82 = first82 or member
+        signed = dt.date(2018 + i % 3, 1 + i % 12, 1 + (i * 7) % 28)
+        conv = Convention.objects.create(
+            operator=cdg82,
+            member=member,
+            reference=f"CDG82-{c.insee}",
+            catalogue=cat82,
+            signed_on=signed,
+            notice_received_on=dt.date(today.year, 3, 1) if i % 13 == 5 else None,
+        )
+        start = max(signed, dt.date(2020, 1, 1))
+        _add_subscription(
+            conv,
+            "assistance_srb",
+            start,
+            _q(postes_n1=rng.randint(0, 4), postes_n2=rng.randint(1, 6)),
+        )
+        if i % 2 == 0:
+            _add_subscription(conv, "assistance_metiers", start, _q(postes_n3=rng.randint(1, 3)))
+        if i % 3 == 0:
+            _add_subscription(conv, "dematerialisation", start, _q(utilisateurs=rng.randint(1, 5)))
+        if i % 4 == 0:
+            _add_subscription(conv, "rgpd_dpd", start)
+        if i % 5 == 0:
+            _add_subscription(
+                conv, rng.choice(["pack_decouverte", "pack_confort", "pack_expert"]), start
+            )
+        if i % 6 == 0:
+            Intervention.objects.create(
+                member=member,
+                day=dt.date(today.year, 2, 10),
+                days=Decimal("0.5"),
+                label="Dépannage hors convention",
+            )
+    user("admin-cdg82", Role.ADMIN, cdg82)
+    user("facturation-cdg82", Role.BILLING, cdg82)
+    user("technicien-cdg82", Role.TECHNICIAN, cdg82)
+    user("referent-cdg82", Role.REFERENT, cdg82, first82)
+
+    # -- Gironde Numérique : CC du Val de l'Eyre et ses communes --------------------------
+    gn = Operator.objects.get(code="gironde-numerique")
+    catgn = _catalogue(gn, "2021")
+    epci = ref.epci(VAL_DE_L_EYRE)
+    assert epci is not None
+    epci_member = _member_from_epci(gn, epci)
+    communes = [_member_from_commune(gn, c, parent=epci_member) for c in ref.membres(epci.siren)]
+    conv = Convention.objects.create(
+        operator=gn,
+        member=epci_member,
+        reference=f"GN-{epci.siren}",
+        catalogue=catgn,
+        signed_on=dt.date(2021, 1, 1),
+    )
+    _add_subscription(conv, "adhesion_mutualisee", dt.date(2021, 1, 1))
+    _add_subscription(conv, "participation_individuelle", dt.date(2021, 1, 1))
+    for year in range(2021, today.year + 1):
+        UsageRecord.objects.create(
+            member=epci_member,
+            year=year,
+            counter="donnees_go",
+            quantity=Decimal(1500 + 100 * (year - 2021)),
+        )
+    for j, member in enumerate(communes):
+        conv = Convention.objects.create(
+            operator=gn,
+            member=member,
+            reference=f"GN-{member.insee}",
+            catalogue=catgn,
+            signed_on=dt.date(2021, 1, 1),
+        )
+        _add_subscription(conv, "certificat_rgs", dt.date(2021 + j % 3, 4, 15), _q(certificats=1))
+        issued = dt.date(2021 + j % 3, 4, 15)
+        Certificate.objects.create(
+            member=member,
+            holder=f"Secrétariat de mairie de {member.name}",
+            issued_on=issued,
+            expires_on=issued.replace(year=issued.year + 3),
+        )
+        if j % 2 == 0:
+            _add_subscription(conv, "numerisation_etat_civil", dt.date(2021, 1, 1))
+            UsageRecord.objects.create(
+                member=member,
+                year=today.year,
+                counter="actes_mairie",
+                quantity=Decimal(300 + 150 * j),
+            )
+        if j == 2:
+            _add_subscription(conv, "opendemande", dt.date(2022, 3, 1))
+    user("admin-gironde", Role.ADMIN, gn)
+    user("facturation-gironde", Role.BILLING, gn)
+    user("technicien-gironde", Role.TECHNICIAN, gn)
+    user("referent-gironde", Role.REFERENT, gn, communes[0])
+
+    # -- CDG47 : 30 communes de Lot-et-Garonne, nouvelle annexe ---------------------------
+    cdg47 = Operator.objects.get(code="cdg47")
+    cat47 = _catalogue(cdg47, "nouvelle-annexe")
+    forfaits = [
+        "forfait_metiers",
+        "forfait_metiers_communication",
+        "forfait_technologie",
+        "forfait_technologie_plus",
+    ]
+    communes47 = sorted(
+        (c for c in ref.communes() if c.departement == "47"), key=lambda c: c.insee
+    )[:30]
+    for i, c in enumerate(communes47):
+        member = _member_from_commune(cdg47, c)
+        conv = Convention.objects.create(
+            operator=cdg47,
+            member=member,
+            reference=f"CDG47-{c.insee}",
+            catalogue=cat47,
+            signed_on=dt.date(2023, 1 + i % 12, 1),
+        )
+        _add_subscription(conv, forfaits[i % len(forfaits)], conv.signed_on)
+        UsageRecord.objects.create(
+            member=member,
+            year=today.year,
+            counter="sauvegarde_go",
+            quantity=Decimal(rng.randint(2, 20)),
+        )
+    user("admin-cdg47", Role.ADMIN, cdg47)
+    user("facturation-cdg47", Role.BILLING, cdg47)
+    user("technicien-cdg47", Role.TECHNICIAN, cdg47)
+    return users
+
+
+def demo_exists() -> bool:
+    return Member.objects.exists()

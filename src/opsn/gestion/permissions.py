@@ -1,0 +1,75 @@
+"""Droits par rôle, vérifiés dans les services et les sélecteurs (pas seulement dans les
+gabarits). Un référent ne voit que son adhérent ; le personnel ne voit que son opérateur."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from opsn.gestion.models import Member, Operator, Role, StaffMembership
+
+ACTIONS: dict[str, set[str]] = {
+    "voir": {Role.ADMIN, Role.BILLING, Role.TECHNICIAN, Role.REFERENT},
+    "modifier_conventions": {Role.ADMIN, Role.BILLING},
+    "saisir_usages": {Role.ADMIN, Role.BILLING, Role.TECHNICIAN},
+    "saisir_interventions": {Role.ADMIN, Role.TECHNICIAN},
+    "gerer_indices": {Role.ADMIN, Role.BILLING},
+    "facturer": {Role.ADMIN, Role.BILLING},
+    "importer": {Role.ADMIN, Role.BILLING},
+}
+ACTION_FR = {
+    "voir": "consulter",
+    "modifier_conventions": "modifier les conventions",
+    "saisir_usages": "saisir des usages",
+    "saisir_interventions": "saisir des interventions",
+    "gerer_indices": "gérer les indices",
+    "facturer": "facturer",
+    "importer": "importer des conventions",
+}
+
+
+def memberships(user: Any) -> QuerySet[StaffMembership]:
+    if not getattr(user, "is_authenticated", False):
+        return StaffMembership.objects.none()
+    return StaffMembership.objects.filter(user=user).select_related("operator", "member")
+
+
+def role_for(user: Any, operator: Operator | int) -> StaffMembership | None:
+    operator_id = operator if isinstance(operator, int) else operator.pk
+    return memberships(user).filter(operator_id=operator_id).first()
+
+
+def can(user: Any, action: str, *, operator: Operator | int, member: Member | None = None) -> bool:
+    membership = role_for(user, operator)
+    if membership is None or membership.role not in ACTIONS[action]:
+        return False
+    if membership.role == Role.REFERENT:
+        return member is not None and member.pk == membership.member_id
+    return True
+
+
+def require(
+    user: Any, action: str, *, operator: Operator | int, member: Member | None = None
+) -> None:
+    if not can(user, action, operator=operator, member=member):
+        raise PermissionDenied(f"Vous n'avez pas le droit de {ACTION_FR[action]} ici.")
+
+
+def visible_members(user: Any) -> QuerySet[Member]:
+    """Adhérents qu'un utilisateur peut consulter."""
+    staff_ops = []
+    referent_members = []
+    for m in memberships(user):
+        if m.role == Role.REFERENT:
+            referent_members.append(m.member_id)
+        else:
+            staff_ops.append(m.operator_id)
+    from django.db.models import Q
+
+    return Member.objects.filter(Q(operator_id__in=staff_ops) | Q(pk__in=referent_members))
+
+
+def is_staff_of_any(user: Any) -> bool:
+    return memberships(user).exclude(role=Role.REFERENT).exists()

@@ -1,0 +1,297 @@
+"""Écritures métier (style HackSoft : `<entité>_<action>`, arguments nommés).
+
+Chaque service vérifie les droits de l'acteur, valide contre le catalogue, écrit dans une
+transaction et laisse l'audit (signaux) noter avant/après avec l'auteur.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from opsn.core.catalogue import catalogue_files, load_catalogue
+from opsn.core.index import load_index
+from opsn.gestion import bridge
+from opsn.gestion.audit import acting_as
+from opsn.gestion.models import (
+    Amendment,
+    CatalogueVersion,
+    Convention,
+    IndexValue,
+    Intervention,
+    Member,
+    Operator,
+    Subscription,
+    UsageRecord,
+)
+from opsn.gestion.permissions import require
+
+# -- catalogues et indices livrés ------------------------------------------------
+
+
+@transaction.atomic
+def catalogues_load_shipped() -> list[CatalogueVersion]:
+    """Charge (ou met à jour) les catalogues livrés ; idempotent ; refuse de changer une
+    version figée."""
+    result = []
+    for path in catalogue_files():
+        cat = load_catalogue(path)
+        operator, _ = Operator.objects.get_or_create(
+            code=cat.operator.code,
+            defaults={
+                "name": cat.operator.name,
+                "siren": cat.operator.siren or "",
+                "address": cat.operator.address or "",
+            },
+        )
+        content = path.read_text(encoding="utf-8")
+        version = CatalogueVersion.objects.filter(operator=operator, version=cat.version).first()
+        if version is None:
+            version = CatalogueVersion(operator=operator, version=cat.version)
+        if version.content != content or version.label != cat.label:
+            version.label = cat.label
+            version.source_file = str(path.relative_to(path.parents[2]))
+            version.content = content
+            version.valid_from = cat.valid_from
+            version.save()
+        result.append(version)
+    return result
+
+
+@transaction.atomic
+def index_values_load_shipped() -> int:
+    """Reprend les valeurs d'indice livrées (avec leurs sources) ; idempotent."""
+    table = load_index("syntec")
+    created = 0
+    for value in table.values.values():
+        _, was_created = IndexValue.objects.get_or_create(
+            index="syntec",
+            month=value.month,
+            series=value.series,
+            defaults={"value": value.value, "source": value.source},
+        )
+        created += was_created
+    return created
+
+
+def index_value_set(
+    *, actor: Any, operator: Operator, month: str, value: Decimal, series: str, source: str
+) -> IndexValue:
+    require(actor, "gerer_indices", operator=operator)
+    if series not in load_index("syntec").series:
+        raise ValidationError(f"Série « {series} » inconnue.")
+    with acting_as(actor), transaction.atomic():
+        obj, _ = IndexValue.objects.update_or_create(
+            index="syntec", month=month, series=series, defaults={"value": value, "source": source}
+        )
+    return obj
+
+
+# -- conventions et avenants --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriptionChange:
+    """Une ligne d'avenant : ajout, modification de quantités ou fin d'un abonnement."""
+
+    action: str  # "ajout", "modification", "fin"
+    service_code: str
+    quantities: dict[str, Decimal] = field(default_factory=dict)
+    subscription_id: int | None = None
+
+
+def _validate_quantities(catalogue, service_code: str, quantities: dict[str, Decimal]) -> None:
+    service = catalogue.services.get(service_code)
+    if service is None:
+        raise ValidationError(f"Service « {service_code} » absent du catalogue {catalogue.ident}.")
+    declared = {q.code for q in service.quantities}
+    for key, value in quantities.items():
+        if key not in declared:
+            raise ValidationError(
+                f"« {service.label} » : quantité « {key} » inconnue "
+                f"({', '.join(sorted(declared)) or 'aucune'})."
+            )
+        if value < 0:
+            raise ValidationError(f"« {service.label} » : la quantité « {key} » est négative.")
+    if declared and not quantities:
+        raise ValidationError(
+            f"« {service.label} » : quantités à renseigner ({', '.join(sorted(declared))})."
+        )
+
+
+def _num(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def convention_create(
+    *,
+    actor: Any,
+    member: Member,
+    reference: str,
+    catalogue: CatalogueVersion,
+    signed_on: dt.date,
+    subscriptions: list[tuple[str, dict[str, Decimal], dt.date]] = (),
+) -> Convention:
+    require(actor, "modifier_conventions", operator=member.operator)
+    core_cat = bridge.catalogue_of(catalogue)
+    for service_code, quantities, _ in subscriptions:
+        _validate_quantities(core_cat, service_code, quantities)
+    with acting_as(actor), transaction.atomic():
+        convention = Convention.objects.create(
+            operator=member.operator,
+            member=member,
+            reference=reference,
+            catalogue=catalogue,
+            signed_on=signed_on,
+        )
+        for service_code, quantities, start in subscriptions:
+            Subscription.objects.create(
+                convention=convention,
+                service_code=service_code,
+                started_on=start,
+                quantities={k: _num(v) for k, v in quantities.items()},
+            )
+    return convention
+
+
+def convention_amend(
+    *,
+    actor: Any,
+    convention: Convention,
+    effective_on: dt.date,
+    changes: list[SubscriptionChange],
+    reason: str = "",
+    notice_received_on: dt.date | str | None = "inchangé",
+) -> Amendment:
+    """Enregistre un avenant : applique les changements et garde leur historique."""
+    require(actor, "modifier_conventions", operator=convention.operator, member=convention.member)
+    if effective_on < convention.signed_on:
+        raise ValidationError("L'avenant ne peut pas prendre effet avant la signature.")
+    core_cat = bridge.catalogue_of(convention.catalogue)
+    recorded: list[dict[str, Any]] = []
+    with acting_as(actor), transaction.atomic():
+        convention = Convention.objects.select_for_update().get(pk=convention.pk)
+        for change in changes:
+            if change.action == "ajout":
+                _validate_quantities(core_cat, change.service_code, change.quantities)
+                sub = Subscription.objects.create(
+                    convention=convention,
+                    service_code=change.service_code,
+                    started_on=effective_on,
+                    quantities={k: _num(v) for k, v in change.quantities.items()},
+                )
+                recorded.append(
+                    {
+                        "action": "ajout",
+                        "service": sub.service_code,
+                        "avant": None,
+                        "apres": sub.quantities,
+                    }
+                )
+                continue
+            sub = convention.subscriptions.filter(pk=change.subscription_id).first()
+            if sub is None:
+                raise ValidationError("Abonnement introuvable dans cette convention.")
+            if change.action == "modification":
+                _validate_quantities(core_cat, sub.service_code, change.quantities)
+                new = {k: _num(v) for k, v in change.quantities.items()}
+                if new == sub.quantities:
+                    continue
+                recorded.append(
+                    {
+                        "action": "modification",
+                        "service": sub.service_code,
+                        "avant": sub.quantities,
+                        "apres": new,
+                    }
+                )
+                sub.quantities = new
+                sub.save()
+            elif change.action == "fin":
+                if effective_on <= sub.started_on:
+                    raise ValidationError(
+                        f"« {sub.service_code} » : la fin doit suivre le début "
+                        f"({sub.started_on:%d/%m/%Y})."
+                    )
+                recorded.append(
+                    {
+                        "action": "fin",
+                        "service": sub.service_code,
+                        "avant": sub.quantities,
+                        "apres": None,
+                        "fin": effective_on.isoformat(),
+                    }
+                )
+                sub.ended_on = effective_on
+                sub.save()
+            else:
+                raise ValidationError(f"Action « {change.action} » inconnue.")
+        if notice_received_on != "inchangé" and notice_received_on != convention.notice_received_on:
+            recorded.append(
+                {
+                    "action": "preavis",
+                    "service": None,
+                    "avant": _iso(convention.notice_received_on),
+                    "apres": _iso(notice_received_on),
+                }
+            )
+            convention.notice_received_on = notice_received_on
+            convention.full_clean(exclude=["member", "operator", "catalogue"])
+            convention.save()
+        if not recorded:
+            raise ValidationError("Aucune modification : l'avenant serait vide.")
+        number = (
+            convention.amendments.order_by("-number").values_list("number", flat=True).first() or 0
+        ) + 1
+        return Amendment.objects.create(
+            convention=convention,
+            number=number,
+            effective_on=effective_on,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            reason=reason,
+            changes=recorded,
+        )
+
+
+def _iso(value: dt.date | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, dt.date) else None
+
+
+# -- usages et interventions -----------------------------------------------------------
+
+
+def usage_record(
+    *, actor: Any, member: Member, year: int, counter: str, quantity: Decimal
+) -> UsageRecord:
+    require(actor, "saisir_usages", operator=member.operator, member=member)
+    if quantity < 0:
+        raise ValidationError("Un usage ne peut pas être négatif.")
+    with acting_as(actor), transaction.atomic():
+        record, _ = UsageRecord.objects.update_or_create(
+            member=member,
+            year=year,
+            counter=counter,
+            defaults={"quantity": quantity, "recorded_by": actor},
+        )
+    return record
+
+
+def intervention_record(
+    *, actor: Any, member: Member, day: dt.date, days: Decimal, label: str, allowance: str = ""
+) -> Intervention:
+    require(actor, "saisir_interventions", operator=member.operator, member=member)
+    try:
+        halves = days * 2
+    except InvalidOperation:
+        raise ValidationError("Durée invalide.") from None
+    if days <= 0 or halves != halves.to_integral_value():
+        raise ValidationError("Durée en jours ou demi-journées (0,5 ; 1 ; 1,5…).")
+    with acting_as(actor), transaction.atomic():
+        return Intervention.objects.create(
+            member=member, day=day, days=days, label=label, allowance=allowance, technician=actor
+        )
