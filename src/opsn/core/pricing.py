@@ -264,12 +264,14 @@ class Pricer:
             qty_note = ""
         elif q.kind == "usage":
             quantity = member.usage.get(q.name, ZERO)  # type: ignore[arg-type]
-            qty_note = f"usage « {q.name} » {quantity}"
+            qty_note = f"usage « {q.name} » {_qty(quantity)}"
         else:  # dépassement (R16)
             used = member.usage.get(q.name, ZERO)  # type: ignore[arg-type]
             included = Decimal(entitlements.get(q.entitlement, 0))  # type: ignore[arg-type]
             quantity = max(ZERO, used - included)
-            qty_note = f"usage {used} − inclus {included} = {quantity} en dépassement"
+            qty_note = (
+                f"usage {_qty(used)} − inclus {_qty(included)} = {_qty(quantity)} en dépassement"
+            )
         if quantity == 0:
             return []
         billed_to = member.name

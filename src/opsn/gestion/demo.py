@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from opsn.core import dates
 from opsn.gestion import services
 from opsn.gestion.models import (
     CatalogueVersion,
@@ -193,13 +194,14 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
             catalogue=catgn,
             signed_on=dt.date(2021, 1, 1),
         )
-        _add_subscription(conv, "certificat_rgs", dt.date(2021 + j % 3, 4, 15), _q(certificats=1))
-        issued = dt.date(2021 + j % 3, 4, 15)
+        # certificats émis à des dates étalées : certains expirent dans les 90 jours
+        issued = dates.add_months(today, -36) + dt.timedelta(days=10 + 25 * j)
+        _add_subscription(conv, "certificat_rgs", issued, _q(certificats=1))
         Certificate.objects.create(
             member=member,
             holder=f"Secrétariat de mairie de {member.name}",
             issued_on=issued,
-            expires_on=issued.replace(year=issued.year + 3),
+            expires_on=dates.add_months(issued, 36),
         )
         if j % 2 == 0:
             _add_subscription(conv, "numerisation_etat_civil", dt.date(2021, 1, 1))

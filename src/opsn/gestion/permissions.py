@@ -54,7 +54,10 @@ def require(
     user: Any, action: str, *, operator: Operator | int, member: Member | None = None
 ) -> None:
     if not can(user, action, operator=operator, member=member):
-        raise PermissionDenied(f"Vous n'avez pas le droit de {ACTION_FR[action]} ici.")
+        verb = ACTION_FR[action]
+        de = "d'" if verb[0] in "aeiouyéè" else "de "
+        raise PermissionDenied(f"Votre rôle ne vous permet pas {de}{verb} pour cet adhérent ou "
+                               "cet opérateur.")
 
 
 def visible_members(user: Any) -> QuerySet[Member]:

@@ -88,8 +88,10 @@ def convention_overview(convention: Convention, *, year: int, today: dt.date) ->
     end = convention.ended_on or dates.effective_end(
         convention.signed_on, convention.notice_received_on, rules
     )
-    anniversary = dates.anniversary_after(convention.signed_on, today, rules)
     deadline = None if end else dates.notice_deadline(convention.signed_on, today, rules)
+    # prochaine échéance à laquelle on peut encore mettre fin (préavis compris)
+    anniversary = (dates.add_months(deadline, rules.notice_months) if deadline
+                   else dates.anniversary_after(convention.signed_on, today, rules))
     try:
         quote = bridge.quote(convention, year)
         error = None

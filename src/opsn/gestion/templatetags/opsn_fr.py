@@ -22,3 +22,28 @@ def nombre(value: object) -> str:
 @register.filter
 def get(mapping: dict, key: str) -> object:
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def changements(entry: object) -> list[str]:
+    """Champs modifiés d'une entrée d'audit : « champ : avant → après »."""
+    before = getattr(entry, "before", None) or {}
+    after = getattr(entry, "after", None) or {}
+    keys = [k for k in after if before.get(k) != after.get(k)] if before else list(after)
+    if not after:
+        keys = list(before)
+    result = []
+    for key in keys:
+        if key == "id":
+            continue
+        old, new = before.get(key), after.get(key)
+        result.append(f"{key} : {_short(old)} → {_short(new)}" if before else
+                      f"{key} : {_short(new)}")
+    return result
+
+
+def _short(value: object) -> str:
+    if value in (None, "", [], {}):
+        return "—"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "…"

@@ -1,0 +1,266 @@
+"""Import des conventions existantes (CSV/XLSX, modèle docs/modeles/conventions.csv).
+
+Tout ou rien : chaque ligne est validée (adhérent, service, quantités, dates) ; une seule
+erreur et rien n'est écrit. Relancer le même fichier ne crée rien de plus.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from opsn.core.errors import OpsnError
+from opsn.gestion import bridge
+from opsn.gestion.audit import acting_as
+from opsn.gestion.models import CatalogueVersion, Convention, Member, Operator, Subscription
+from opsn.gestion.permissions import require
+from opsn.referentiel import Commune, Epci, Organisme, Referentiel
+from opsn.referentiel.resolve import NATURES
+from opsn.tabular import read_rows
+
+REQUIRED = ("adherent", "reference", "signature", "service")
+OPTIONAL = ("quantites", "debut", "catalogue", "siret", "code_service", "numero_engagement")
+
+
+class ImportRejected(OpsnError):
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("Import refusé, rien n'a été écrit :\n" + "\n".join(errors))
+
+
+@dataclass
+class ImportReport:
+    conventions_created: int = 0
+    subscriptions_created: int = 0
+    unchanged: int = 0
+    members_created: int = 0
+    lines: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.conventions_created} convention(s) créée(s), "
+                f"{self.subscriptions_created} abonnement(s) créé(s), {self.unchanged} ligne(s) "
+                f"déjà importée(s), {self.members_created} adhérent(s) ajouté(s) depuis le "
+                "référentiel.")
+
+
+@dataclass(frozen=True)
+class _Planned:
+    number: int
+    member_code: str
+    entity: Any
+    reference: str
+    signed_on: dt.date
+    catalogue: CatalogueVersion
+    service: str
+    quantities: dict[str, str]
+    start: dt.date
+    extra: dict[str, str]
+
+
+def _date(text: str) -> dt.date:
+    text = text.strip()
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError
+
+
+def conventions_import(*, actor: Any, operator: Operator, path: Path,
+                       referentiel: Referentiel | None = None) -> ImportReport:
+    require(actor, "importer", operator=operator)
+    _, rows = read_rows(path, REQUIRED)
+    ref = referentiel or Referentiel.charger()
+    versions = list(CatalogueVersion.objects.filter(operator=operator).order_by("valid_from"))
+    if not versions:
+        raise ImportRejected([f"Aucun catalogue chargé pour {operator.code}."])
+    errors: list[str] = []
+    planned: list[_Planned] = []
+    seen_conventions: dict[str, tuple[str, dt.date]] = {}
+    seen_lines: set[tuple[str, str, dt.date]] = set()
+    name = path.name
+
+    def err(row_number: int, column: str, message: str) -> None:
+        errors.append(f"{name}, ligne {row_number}, colonne « {column} » : {message}")
+
+    for row in rows:
+        v = row.values
+        n = row.number
+        ok = True
+        code = v.get("adherent", "").strip()
+        entity = ref.par_code(code) if code else None
+        if entity is None:
+            err(n, "adherent", f"« {code} » n'est ni un code INSEE ni un SIREN connu du "
+                               "référentiel.")
+            ok = False
+        reference = v.get("reference", "").strip()
+        if not reference:
+            err(n, "reference", "référence de convention absente.")
+            ok = False
+        try:
+            signed_on = _date(v.get("signature", ""))
+        except ValueError:
+            err(n, "signature", f"« {v.get('signature', '')} » n'est pas une date "
+                                "(AAAA-MM-JJ ou JJ/MM/AAAA).")
+            ok = False
+            signed_on = None
+        start = signed_on
+        if v.get("debut", "").strip():
+            try:
+                start = _date(v["debut"])
+            except ValueError:
+                err(n, "debut", f"« {v['debut']} » n'est pas une date.")
+                ok = False
+        if signed_on and start and start < signed_on:
+            err(n, "debut", "le début d'un abonnement précède la signature de la convention.")
+            ok = False
+        version_name = v.get("catalogue", "").strip()
+        catalogue = None
+        if version_name:
+            catalogue = next((c for c in versions if c.version == version_name), None)
+            if catalogue is None:
+                err(n, "catalogue", f"version « {version_name} » inconnue "
+                                    f"({', '.join(c.version for c in versions)}).")
+                ok = False
+        elif signed_on:
+            eligible = [c for c in versions if c.valid_from is None
+                        or c.valid_from <= signed_on]
+            catalogue = (eligible or versions)[-1]
+        service = v.get("service", "").strip()
+        quantities: dict[str, str] = {}
+        if catalogue is not None:
+            cat = bridge.catalogue_of(catalogue)
+            svc = cat.services.get(service)
+            if svc is None:
+                err(n, "service", f"service « {service} » absent du catalogue {cat.ident}.")
+                ok = False
+            else:
+                declared = [q.code for q in svc.quantities]
+                raw = v.get("quantites", "").strip()
+                try:
+                    quantities = _quantities(raw, declared)
+                except ValueError as exc:
+                    err(n, "quantites", str(exc))
+                    ok = False
+        if ok and reference in seen_conventions:
+            if seen_conventions[reference] != (code, signed_on):
+                err(n, "reference", f"la convention « {reference} » apparaît avec un autre "
+                                    "adhérent ou une autre date de signature.")
+                ok = False
+        if ok:
+            key = (reference, service, start)
+            if key in seen_lines:
+                err(n, "service", f"« {service} » figure deux fois pour la convention "
+                                  f"« {reference} » à la même date.")
+                ok = False
+            seen_lines.add(key)
+            seen_conventions[reference] = (code, signed_on)
+            extra = {k: v.get(k, "").strip() for k in ("siret", "code_service",
+                                                        "numero_engagement")}
+            planned.append(_Planned(n, code, entity, reference, signed_on, catalogue, service,
+                                    quantities, start, extra))
+    existing = {c.reference: c for c in Convention.objects.filter(
+        operator=operator, reference__in=[p.reference for p in planned])}
+    for p in planned:
+        conv = existing.get(p.reference)
+        if conv is not None and (conv.signed_on != p.signed_on):
+            err(p.number, "reference", f"la convention « {p.reference} » existe déjà avec une "
+                                       f"signature au {conv.signed_on:%d/%m/%Y}.")
+        if conv is not None:
+            sub = conv.subscriptions.filter(service_code=p.service, started_on=p.start).first()
+            if sub is not None and sub.quantities != p.quantities:
+                err(p.number, "quantites", "abonnement déjà importé avec d'autres quantités "
+                                           f"({sub.quantities}) : passez par un avenant.")
+    if not rows:
+        errors.append(f"{name} : aucune ligne après l'en-tête.")
+    if errors:
+        raise ImportRejected(errors)
+    report = ImportReport()
+    with acting_as(actor), transaction.atomic():
+        for p in planned:
+            member = _member_for(operator, p.entity, report)
+            for field_name, key in (("siret", "siret"), ("service_code", "code_service"),
+                                    ("engagement_number", "numero_engagement")):
+                if p.extra.get(key) and getattr(member, field_name) != p.extra[key]:
+                    setattr(member, field_name, p.extra[key])
+                    member.save()
+            conv, created = Convention.objects.get_or_create(
+                operator=operator, reference=p.reference,
+                defaults={"member": member, "catalogue": p.catalogue, "signed_on": p.signed_on})
+            report.conventions_created += created
+            sub, created = Subscription.objects.get_or_create(
+                convention=conv, service_code=p.service, started_on=p.start,
+                defaults={"quantities": p.quantities})
+            if created:
+                report.subscriptions_created += 1
+            else:
+                report.unchanged += 1
+    return report
+
+
+def _quantities(raw: str, declared: list[str]) -> dict[str, str]:
+    if not raw:
+        if declared:
+            raise ValueError(f"quantités à renseigner ({', '.join(declared)}).")
+        return {}
+    result = {}
+    if "=" not in raw:
+        if len(declared) != 1:
+            raise ValueError(f"écrivez « nom=valeur » ; quantités possibles : "
+                             f"{', '.join(declared) or 'aucune'}.")
+        parts = [(declared[0], raw)]
+    else:
+        parts = []
+        for chunk in re.split(r"[|;,]\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)", raw):
+            if chunk.strip():
+                key, _, value = chunk.partition("=")
+                parts.append((key.strip(), value.strip().rstrip(",;|").replace(",", ".")))
+    for key, value in parts:
+        if key not in declared:
+            raise ValueError(f"quantité « {key} » inconnue ({', '.join(declared) or 'aucune'}).")
+        try:
+            number = Decimal(value.replace(" ", ""))
+        except InvalidOperation:
+            raise ValueError(f"« {value} » n'est pas un nombre.") from None
+        if not number.is_finite() or number < 0:
+            raise ValueError(f"« {value} » : quantité négative ou invalide.")
+        result[key] = f"{number.normalize():f}"
+    return result
+
+
+def _member_for(operator: Operator, entity: Any, report: ImportReport) -> Member:
+    if isinstance(entity, Commune):
+        member = Member.objects.filter(operator=operator, insee=entity.insee).first()
+        if member is None:
+            member = Member.objects.create(
+                operator=operator, kind="commune", name=entity.nom, insee=entity.insee,
+                siren=entity.siren or "", population_totale=entity.population_totale,
+                population_municipale=entity.population_municipale,
+                population_source=f"INSEE, recensement {entity.annee_population}, "
+                                  f"référentiel {entity.millesime}")
+            report.members_created += 1
+        return member
+    siren = entity.siren if isinstance(entity, Epci) else (entity.siren or entity.identifiant)
+    member = Member.objects.filter(operator=operator, siren=siren).first()
+    if member is not None:
+        return member
+    report.members_created += 1
+    if isinstance(entity, Epci):
+        return Member.objects.create(
+            operator=operator, kind="epci", name=entity.nom, siren=entity.siren,
+            nature=NATURES.get(entity.nature, ""), population_totale=entity.population_totale,
+            population_municipale=entity.population_municipale,
+            population_source=f"INSEE, recensement {entity.annee_population}, "
+                              f"référentiel {entity.millesime}")
+    assert isinstance(entity, Organisme)
+    return Member.objects.create(
+        operator=operator, kind=entity.type, name=entity.nom, siren=siren, agents=entity.agents,
+        population_totale=entity.population_desservie,
+        population_municipale=entity.population_desservie)
