@@ -346,19 +346,25 @@ def gerer(ctx: typer.Context) -> None:
     execute_from_command_line(["opsn gerer", *ctx.args])
 
 
-conventions_app = typer.Typer(help="Conventions : import depuis un tableur.",
-                              no_args_is_help=True)
+conventions_app = typer.Typer(help="Conventions : import depuis un tableur.", no_args_is_help=True)
 app.add_typer(conventions_app, name="conventions")
 
 
 @conventions_app.command("importer")
 def conventions_importer(
-    fichier: Annotated[Path, typer.Argument(help="CSV ou XLSX (modèle docs/modeles/"
-                                            "conventions.csv).")],
+    fichier: Annotated[
+        Path, typer.Argument(help="CSV ou XLSX (modèle docs/modeles/conventions.csv).")
+    ],
     operateur: Annotated[str, typer.Option("--operateur", help="Code de l'opérateur.")],
-    utilisateur: Annotated[str, typer.Option("--utilisateur", help="Identifiant de "
-                                             "l'utilisateur qui importe (administrateur ou "
-                                             "chargé de facturation).")],
+    utilisateur: Annotated[
+        str,
+        typer.Option(
+            "--utilisateur",
+            help="Identifiant de "
+            "l'utilisateur qui importe (administrateur ou "
+            "chargé de facturation).",
+        ),
+    ],
 ) -> None:
     """Importe des conventions existantes : tout ou rien, erreurs par ligne et colonne."""
     _django()

@@ -51,8 +51,10 @@ def read_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[Ro
         try:
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError:
-            raise TableError(f"{name} : le fichier n'est pas encodé en UTF-8 (enregistrez-le au "
-                             "format « CSV UTF-8 »).") from None
+            raise TableError(
+                f"{name} : le fichier n'est pas encodé en UTF-8 (enregistrez-le au "
+                "format « CSV UTF-8 »)."
+            ) from None
         first = text.split("\n", 1)[0]
         delimiter = ";" if first.count(";") >= first.count(",") else ","
         raw = [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
@@ -68,20 +70,28 @@ def read_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[Ro
         finally:
             book.close()
     else:
-        raise TableError(f"{name} : format « {suffix or 'sans extension'} » non pris en charge "
-                         "(.csv ou .xlsx attendu).")
+        raise TableError(
+            f"{name} : format « {suffix or 'sans extension'} » non pris en charge "
+            "(.csv ou .xlsx attendu)."
+        )
     if not raw:
         raise TableError(f"{name} : fichier vide.")
     headers = [column_name(_cell(c)) for c in raw[0]]
     missing = [c for c in required if c not in headers]
     if missing:
-        raise TableError(f"{name}, ligne 1 : colonne(s) obligatoire(s) absente(s) : "
-                         f"{', '.join(missing)} (colonnes attendues : {', '.join(required)}).")
+        raise TableError(
+            f"{name}, ligne 1 : colonne(s) obligatoire(s) absente(s) : "
+            f"{', '.join(missing)} (colonnes attendues : {', '.join(required)})."
+        )
     rows = []
     for number, cells in enumerate(raw[1:], start=2):
         texts = [_cell(c) for c in cells]
         if not any(texts):
             continue
-        rows.append(Row(number, {h: (texts[i] if i < len(texts) else "")
-                                 for i, h in enumerate(headers) if h}))
+        rows.append(
+            Row(
+                number,
+                {h: (texts[i] if i < len(texts) else "") for i, h in enumerate(headers) if h},
+            )
+        )
     return headers, rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -157,9 +158,29 @@ def test_unknown_catalogue_lists_the_known_ones(tmp_path: Path) -> None:
     assert "catalogue « cdg99 » inconnu" in message and "gironde-numerique" in message
 
 
-def test_demo_lists_catalogues_and_simulates() -> None:
-    result = run("demo")
-    assert result.exit_code == 0, result.stderr
-    assert "cdg82/2020" in result.stdout
-    assert "CC du Val de l'Eyre" in result.stdout
-    assert "Total général" in result.stdout
+def test_demo_builds_the_database_without_server(tmp_path: Path) -> None:
+    env = {**os.environ, "OPSN_DONNEES": str(tmp_path), "COLUMNS": "160"}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "opsn", "demo", "--sans-serveur"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "cdg82/2020" in proc.stdout
+    assert "CC du Val de l'Eyre" in proc.stdout and "Total général" in proc.stdout
+    assert "facturation-cdg82" in proc.stdout and "referent-gironde" in proc.stdout
+    assert (tmp_path / "opsn.sqlite3").exists()
+    again = subprocess.run(
+        [sys.executable, "-m", "opsn", "demo", "--sans-serveur"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "Base déjà préparée" in again.stdout

@@ -142,7 +142,7 @@ class _CatalogueParser:
         if day_rate is not None and day_rate not in services:
             r.fail(f"service « {day_rate} » inconnu", line=doc.line_of("journee"), key="journee")
         notes = tuple(str(n) for n in (doc.get("notes") or []))
-        self.check_usage_dimensions(services, countings)
+        self.check_usage_dimensions(countings)
         return Catalogue(
             operator=operator,
             version=r.get(doc, "version", "texte", ""),
@@ -164,6 +164,17 @@ class _CatalogueParser:
             day_rate_service=day_rate,
             notes=notes,
         )
+
+    def population_kind(self, block: YMap, path: str) -> str:
+        """R4 : « totale » (par défaut) ou « municipale »."""
+        value = self.r.get(block, "population", "texte", path, required=False, default="totale")
+        if value not in ("totale", "municipale"):
+            self.r.fail(
+                f"population « {value} » inconnue : « totale » ou « municipale » (R4)",
+                line=block.line_of("population"),
+                key=f"{path}.population",
+            )
+        return value
 
     def code(self, block: YMap, key: str, path: str) -> str:
         value = self.r.get(block, key, "texte", path)
@@ -423,13 +434,7 @@ class _CatalogueParser:
                         r.get(row, "libelle", "texte", rpath), criteria, values, raw_rows.line_of(i)
                     )
                 )
-            population = r.get(item, "population", "texte", path, required=False, default="totale")
-            if population not in ("totale", "municipale"):
-                r.fail(
-                    "population « totale » ou « municipale » attendue",
-                    line=item.line_of("population"),
-                    key=f"{path}.population",
-                )
+            population = self.population_kind(item, path)
             outside = r.get(item, "hors_strates", "texte", path, required=False, default="erreur")
             if outside not in ("sur_devis", "erreur"):
                 r.fail(
@@ -530,7 +535,7 @@ class _CatalogueParser:
             tiers.append(Tier(r.get(item, "libelle", "texte", tpath), bound, inclusive))
         if not tiers:
             r.fail("aucun palier", line=block.line, key=path)
-        return Axis(dimension, tuple(tiers))
+        return Axis(dimension, tuple(tiers), block.line_of("dimension"))
 
     def grids_(self, block: YMap) -> dict[str, Grid]:
         r = self.r
@@ -606,7 +611,7 @@ class _CatalogueParser:
                 rows,
                 tuple(cells),
                 r.get(item, "annee", "entier", path),
-                r.get(item, "population", "texte", path, required=False, default="totale"),
+                self.population_kind(item, path),
                 beyond,
                 types,
                 r.get(item, "note", "texte", path, required=False),
@@ -629,7 +634,7 @@ class _CatalogueParser:
                     self.criterion(c, f"{path}.exclure[{i + 1}]", excl.line_of(i))
                     for i, c in enumerate(excl)
                 ),
-                r.get(item, "population", "texte", path, required=False, default="totale"),
+                self.population_kind(item, path),
             )
         return result
 
@@ -961,30 +966,24 @@ class _CatalogueParser:
             key=path,
         )
 
-    def check_usage_dimensions(
-        self, services: dict[str, Service], countings: dict[str, CountingRule]
-    ) -> None:
+    def check_usage_dimensions(self, countings: dict[str, CountingRule]) -> None:
         """Les dimensions des grilles doivent être connues : grandeur, comptage ou usage."""
-        usage = {
-            c.quantity.name
-            for s in services.values()
-            for c in s.components
-            if c.quantity.kind in ("usage", "depassement")
-        }
         for grid in self.grids.values():
-            for axis in (grid.columns, grid.rows):
+            for name, axis in (("colonnes", grid.columns), ("lignes", grid.rows)):
                 if axis is None:
                     continue
-                if axis.dimension in DIMENSIONS or axis.dimension in countings:
-                    continue
-                if axis.dimension.startswith("usage."):
+                if (
+                    axis.dimension in DIMENSIONS
+                    or axis.dimension in countings
+                    or axis.dimension.startswith("usage.")
+                ):
                     continue
                 self.r.fail(
                     f"grille « {grid.code} » : dimension « {axis.dimension} » inconnue (grandeur "
                     f"{', '.join(DIMENSIONS)}, comptage déclaré, ou usage.<compteur>)",
-                    key=f"grilles.{grid.code}",
+                    line=axis.line,
+                    key=f"grilles.{grid.code}.{name}.dimension",
                 )
-        del usage
 
     def matrices(self, items: YList, services: dict[str, Service]) -> tuple[Matrix, ...]:
         r = self.r

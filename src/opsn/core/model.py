@@ -216,6 +216,7 @@ class Tier:
 class Axis:
     dimension: str
     tiers: tuple[Tier, ...]
+    line: int = 0
 
 
 @dataclass(frozen=True)

@@ -159,10 +159,7 @@ class Pricer:
         active: list[Subscription] = []
         for sub in member.subscriptions:
             end = _min_date(sub.end, conv_end)
-            start = sub.start
-            if member.convention is not None and member.convention.signature > start:
-                start = member.convention.signature
-            if dates.active_in_year(start, end, year):
+            if dates.active_in_year(self.start_of(member, sub), end, year):
                 active.append(sub)
         entitlements, stratum = self.entitlements(member, active)
         lines: list[Line] = []
@@ -182,6 +179,17 @@ class Pricer:
             totals=compute_totals(lines),
             notes=tuple(notes),
         )
+
+    @staticmethod
+    def start_of(member: Member, sub: Subscription) -> dt.date:
+        """Un abonnement ne commence pas avant la convention qui le porte."""
+        if member.convention is not None and member.convention.signature > sub.start:
+            return member.convention.signature
+        return sub.start
+
+    def first_year(self, member: Member, sub: Subscription) -> int:
+        """R12 : la 1re année est la première année civile facturée de l'abonnement."""
+        return self.start_of(member, sub).year
 
     # -- droits (R16) --------------------------------------------------------
     def entitlements(
@@ -213,7 +221,7 @@ class Pricer:
     ) -> list[Line]:
         service = self.catalogue.services[sub.service]
         year = self.year
-        first = sub.start.year
+        first = self.first_year(member, sub)
         if service.validity_years:
             elapsed = year - first
             if elapsed % service.validity_years:
@@ -460,12 +468,11 @@ class Pricer:
         for sub in active:
             for a in cat.services[sub.service].allowances:
                 allowances[a.code] = a
-        used: dict[str, Decimal] = {code: ZERO for code in allowances}
+        # R20 : chaque intervention imputée consomme la dotation de sa propre fenêtre
+        # (les `period_years` années civiles qui finissent avec la sienne), dans l'ordre
+        # chronologique ; ce qui a été facturé ne se réimpute jamais plus tard.
+        included_by: list[tuple[str, int, Decimal]] = []  # (dotation, année, jours inclus)
         for item in sorted(member.interventions, key=lambda i: i.day):
-            in_window = {
-                code: year - a.period_years < item.day.year <= year
-                for code, a in allowances.items()
-            }
             days = item.days
             included = ZERO
             if item.allowance is not None:
@@ -474,11 +481,18 @@ class Pricer:
                         f"{member.name} : l'intervention du {_d(item.day)} est imputée sur la "
                         f"dotation « {item.allowance} », que ses forfaits ne comportent pas."
                     )
-                if in_window[item.allowance]:
-                    a = allowances[item.allowance]
-                    left = max(ZERO, a.quantity - used[item.allowance])
-                    included = min(left, days)
-                    used[item.allowance] += included
+                a = allowances[item.allowance]
+                consumed = sum(
+                    (
+                        q
+                        for code, y, q in included_by
+                        if code == a.code and item.day.year - a.period_years < y
+                    ),
+                    ZERO,
+                )
+                included = min(max(ZERO, a.quantity - consumed), days)
+                if included:
+                    included_by.append((a.code, item.day.year, included))
             if item.day.year != year:
                 continue
             if cat.day_rate_service is None:
@@ -529,7 +543,21 @@ class Pricer:
                 )
                 lines.append(line)
         return [
-            AllowanceUse(a.code, a.label, a.quantity, used[a.code], a.period_years, a.clause)
+            AllowanceUse(
+                a.code,
+                a.label,
+                a.quantity,
+                sum(
+                    (
+                        q
+                        for code, y, q in included_by
+                        if code == a.code and year - a.period_years < y <= year
+                    ),
+                    ZERO,
+                ),
+                a.period_years,
+                a.clause,
+            )
             for a in allowances.values()
         ]
 

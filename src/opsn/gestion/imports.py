@@ -43,10 +43,12 @@ class ImportReport:
     lines: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.conventions_created} convention(s) créée(s), "
-                f"{self.subscriptions_created} abonnement(s) créé(s), {self.unchanged} ligne(s) "
-                f"déjà importée(s), {self.members_created} adhérent(s) ajouté(s) depuis le "
-                "référentiel.")
+        return (
+            f"{self.conventions_created} convention(s) créée(s), "
+            f"{self.subscriptions_created} abonnement(s) créé(s), {self.unchanged} ligne(s) "
+            f"déjà importée(s), {self.members_created} adhérent(s) ajouté(s) depuis le "
+            "référentiel."
+        )
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,9 @@ def _date(text: str) -> dt.date:
     raise ValueError
 
 
-def conventions_import(*, actor: Any, operator: Operator, path: Path,
-                       referentiel: Referentiel | None = None) -> ImportReport:
+def conventions_import(
+    *, actor: Any, operator: Operator, path: Path, referentiel: Referentiel | None = None
+) -> ImportReport:
     require(actor, "importer", operator=operator)
     _, rows = read_rows(path, REQUIRED)
     ref = referentiel or Referentiel.charger()
@@ -97,8 +100,11 @@ def conventions_import(*, actor: Any, operator: Operator, path: Path,
         code = v.get("adherent", "").strip()
         entity = ref.par_code(code) if code else None
         if entity is None:
-            err(n, "adherent", f"« {code} » n'est ni un code INSEE ni un SIREN connu du "
-                               "référentiel.")
+            err(
+                n,
+                "adherent",
+                f"« {code} » n'est ni un code INSEE ni un SIREN connu du référentiel.",
+            )
             ok = False
         reference = v.get("reference", "").strip()
         if not reference:
@@ -107,8 +113,11 @@ def conventions_import(*, actor: Any, operator: Operator, path: Path,
         try:
             signed_on = _date(v.get("signature", ""))
         except ValueError:
-            err(n, "signature", f"« {v.get('signature', '')} » n'est pas une date "
-                                "(AAAA-MM-JJ ou JJ/MM/AAAA).")
+            err(
+                n,
+                "signature",
+                f"« {v.get('signature', '')} » n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA).",
+            )
             ok = False
             signed_on = None
         start = signed_on
@@ -126,12 +135,15 @@ def conventions_import(*, actor: Any, operator: Operator, path: Path,
         if version_name:
             catalogue = next((c for c in versions if c.version == version_name), None)
             if catalogue is None:
-                err(n, "catalogue", f"version « {version_name} » inconnue "
-                                    f"({', '.join(c.version for c in versions)}).")
+                err(
+                    n,
+                    "catalogue",
+                    f"version « {version_name} » inconnue "
+                    f"({', '.join(c.version for c in versions)}).",
+                )
                 ok = False
         elif signed_on:
-            eligible = [c for c in versions if c.valid_from is None
-                        or c.valid_from <= signed_on]
+            eligible = [c for c in versions if c.valid_from is None or c.valid_from <= signed_on]
             catalogue = (eligible or versions)[-1]
         service = v.get("service", "").strip()
         quantities: dict[str, str] = {}
@@ -151,33 +163,66 @@ def conventions_import(*, actor: Any, operator: Operator, path: Path,
                     ok = False
         if ok and reference in seen_conventions:
             if seen_conventions[reference] != (code, signed_on):
-                err(n, "reference", f"la convention « {reference} » apparaît avec un autre "
-                                    "adhérent ou une autre date de signature.")
+                err(
+                    n,
+                    "reference",
+                    f"la convention « {reference} » apparaît avec un autre "
+                    "adhérent ou une autre date de signature.",
+                )
                 ok = False
         if ok:
             key = (reference, service, start)
             if key in seen_lines:
-                err(n, "service", f"« {service} » figure deux fois pour la convention "
-                                  f"« {reference} » à la même date.")
+                err(
+                    n,
+                    "service",
+                    f"« {service} » figure deux fois pour la convention "
+                    f"« {reference} » à la même date.",
+                )
                 ok = False
             seen_lines.add(key)
             seen_conventions[reference] = (code, signed_on)
-            extra = {k: v.get(k, "").strip() for k in ("siret", "code_service",
-                                                        "numero_engagement")}
-            planned.append(_Planned(n, code, entity, reference, signed_on, catalogue, service,
-                                    quantities, start, extra))
-    existing = {c.reference: c for c in Convention.objects.filter(
-        operator=operator, reference__in=[p.reference for p in planned])}
+            extra = {
+                k: v.get(k, "").strip() for k in ("siret", "code_service", "numero_engagement")
+            }
+            planned.append(
+                _Planned(
+                    n,
+                    code,
+                    entity,
+                    reference,
+                    signed_on,
+                    catalogue,
+                    service,
+                    quantities,
+                    start,
+                    extra,
+                )
+            )
+    existing = {
+        c.reference: c
+        for c in Convention.objects.filter(
+            operator=operator, reference__in=[p.reference for p in planned]
+        )
+    }
     for p in planned:
         conv = existing.get(p.reference)
         if conv is not None and (conv.signed_on != p.signed_on):
-            err(p.number, "reference", f"la convention « {p.reference} » existe déjà avec une "
-                                       f"signature au {conv.signed_on:%d/%m/%Y}.")
+            err(
+                p.number,
+                "reference",
+                f"la convention « {p.reference} » existe déjà avec une "
+                f"signature au {conv.signed_on:%d/%m/%Y}.",
+            )
         if conv is not None:
             sub = conv.subscriptions.filter(service_code=p.service, started_on=p.start).first()
             if sub is not None and sub.quantities != p.quantities:
-                err(p.number, "quantites", "abonnement déjà importé avec d'autres quantités "
-                                           f"({sub.quantities}) : passez par un avenant.")
+                err(
+                    p.number,
+                    "quantites",
+                    "abonnement déjà importé avec d'autres quantités "
+                    f"({sub.quantities}) : passez par un avenant.",
+                )
     if not rows:
         errors.append(f"{name} : aucune ligne après l'en-tête.")
     if errors:
@@ -186,18 +231,26 @@ def conventions_import(*, actor: Any, operator: Operator, path: Path,
     with acting_as(actor), transaction.atomic():
         for p in planned:
             member = _member_for(operator, p.entity, report)
-            for field_name, key in (("siret", "siret"), ("service_code", "code_service"),
-                                    ("engagement_number", "numero_engagement")):
+            for field_name, key in (
+                ("siret", "siret"),
+                ("service_code", "code_service"),
+                ("engagement_number", "numero_engagement"),
+            ):
                 if p.extra.get(key) and getattr(member, field_name) != p.extra[key]:
                     setattr(member, field_name, p.extra[key])
                     member.save()
             conv, created = Convention.objects.get_or_create(
-                operator=operator, reference=p.reference,
-                defaults={"member": member, "catalogue": p.catalogue, "signed_on": p.signed_on})
+                operator=operator,
+                reference=p.reference,
+                defaults={"member": member, "catalogue": p.catalogue, "signed_on": p.signed_on},
+            )
             report.conventions_created += created
             sub, created = Subscription.objects.get_or_create(
-                convention=conv, service_code=p.service, started_on=p.start,
-                defaults={"quantities": p.quantities})
+                convention=conv,
+                service_code=p.service,
+                started_on=p.start,
+                defaults={"quantities": p.quantities},
+            )
             if created:
                 report.subscriptions_created += 1
             else:
@@ -213,8 +266,9 @@ def _quantities(raw: str, declared: list[str]) -> dict[str, str]:
     result = {}
     if "=" not in raw:
         if len(declared) != 1:
-            raise ValueError(f"écrivez « nom=valeur » ; quantités possibles : "
-                             f"{', '.join(declared) or 'aucune'}.")
+            raise ValueError(
+                f"écrivez « nom=valeur » ; quantités possibles : {', '.join(declared) or 'aucune'}."
+            )
         parts = [(declared[0], raw)]
     else:
         parts = []
@@ -240,11 +294,16 @@ def _member_for(operator: Operator, entity: Any, report: ImportReport) -> Member
         member = Member.objects.filter(operator=operator, insee=entity.insee).first()
         if member is None:
             member = Member.objects.create(
-                operator=operator, kind="commune", name=entity.nom, insee=entity.insee,
-                siren=entity.siren or "", population_totale=entity.population_totale,
+                operator=operator,
+                kind="commune",
+                name=entity.nom,
+                insee=entity.insee,
+                siren=entity.siren or "",
+                population_totale=entity.population_totale,
                 population_municipale=entity.population_municipale,
                 population_source=f"INSEE, recensement {entity.annee_population}, "
-                                  f"référentiel {entity.millesime}")
+                f"référentiel {entity.millesime}",
+            )
             report.members_created += 1
         return member
     siren = entity.siren if isinstance(entity, Epci) else (entity.siren or entity.identifiant)
@@ -254,13 +313,23 @@ def _member_for(operator: Operator, entity: Any, report: ImportReport) -> Member
     report.members_created += 1
     if isinstance(entity, Epci):
         return Member.objects.create(
-            operator=operator, kind="epci", name=entity.nom, siren=entity.siren,
-            nature=NATURES.get(entity.nature, ""), population_totale=entity.population_totale,
+            operator=operator,
+            kind="epci",
+            name=entity.nom,
+            siren=entity.siren,
+            nature=NATURES.get(entity.nature, ""),
+            population_totale=entity.population_totale,
             population_municipale=entity.population_municipale,
             population_source=f"INSEE, recensement {entity.annee_population}, "
-                              f"référentiel {entity.millesime}")
+            f"référentiel {entity.millesime}",
+        )
     assert isinstance(entity, Organisme)
     return Member.objects.create(
-        operator=operator, kind=entity.type, name=entity.nom, siren=siren, agents=entity.agents,
+        operator=operator,
+        kind=entity.type,
+        name=entity.nom,
+        siren=siren,
+        agents=entity.agents,
         population_totale=entity.population_desservie,
-        population_municipale=entity.population_desservie)
+        population_municipale=entity.population_desservie,
+    )

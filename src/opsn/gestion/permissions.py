@@ -56,8 +56,9 @@ def require(
     if not can(user, action, operator=operator, member=member):
         verb = ACTION_FR[action]
         de = "d'" if verb[0] in "aeiouyéè" else "de "
-        raise PermissionDenied(f"Votre rôle ne vous permet pas {de}{verb} pour cet adhérent ou "
-                               "cet opérateur.")
+        raise PermissionDenied(
+            f"Votre rôle ne vous permet pas {de}{verb} pour cet adhérent ou cet opérateur."
+        )
 
 
 def visible_members(user: Any) -> QuerySet[Member]:

@@ -90,8 +90,11 @@ def convention_overview(convention: Convention, *, year: int, today: dt.date) ->
     )
     deadline = None if end else dates.notice_deadline(convention.signed_on, today, rules)
     # prochaine échéance à laquelle on peut encore mettre fin (préavis compris)
-    anniversary = (dates.add_months(deadline, rules.notice_months) if deadline
-                   else dates.anniversary_after(convention.signed_on, today, rules))
+    anniversary = (
+        dates.add_months(deadline, rules.notice_months)
+        if deadline
+        else dates.anniversary_after(convention.signed_on, today, rules)
+    )
     try:
         quote = bridge.quote(convention, year)
         error = None

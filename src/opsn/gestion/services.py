@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from opsn.core.catalogue import catalogue_files, load_catalogue
+from opsn.core.catalogue import catalogue_files, load_cached
 from opsn.core.index import load_index
 from opsn.gestion import bridge
 from opsn.gestion.audit import acting_as
@@ -40,7 +40,7 @@ def catalogues_load_shipped() -> list[CatalogueVersion]:
     version figée."""
     result = []
     for path in catalogue_files():
-        cat = load_catalogue(path)
+        cat = load_cached(path)
         operator, _ = Operator.objects.get_or_create(
             code=cat.operator.code,
             defaults={

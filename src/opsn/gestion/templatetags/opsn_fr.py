@@ -37,8 +37,9 @@ def changements(entry: object) -> list[str]:
         if key == "id":
             continue
         old, new = before.get(key), after.get(key)
-        result.append(f"{key} : {_short(old)} → {_short(new)}" if before else
-                      f"{key} : {_short(new)}")
+        result.append(
+            f"{key} : {_short(old)} → {_short(new)}" if before else f"{key} : {_short(new)}"
+        )
     return result
 
 
@@ -47,3 +48,30 @@ def _short(value: object) -> str:
         return "—"
     text = str(value)
     return text if len(text) <= 80 else text[:77] + "…"
+
+
+ACTIONS_AVENANT = {
+    "ajout": "Ajout",
+    "modification": "Modification",
+    "fin": "Fin",
+    "preavis": "Préavis reçu",
+}
+
+
+@register.filter
+def avenant_ligne(change: dict) -> str:
+    """Une modification d'avenant en français : « Modification « service » : a : 3 → 4 »."""
+    action = ACTIONS_AVENANT.get(change.get("action"), change.get("action", ""))
+    head = f"{action} « {change['service']} »" if change.get("service") else action
+    before, after = change.get("avant"), change.get("apres")
+    if isinstance(before, dict) or isinstance(after, dict):
+        before, after = before or {}, after or {}
+        parts = [
+            f"{k} : {before.get(k, '—')} → {after.get(k, '—')}"
+            for k in sorted(set(before) | set(after))
+            if before.get(k) != after.get(k)
+        ]
+        if change.get("action") == "fin":
+            parts = [f"fin au {change.get('fin')}"]
+        return f"{head} – {', '.join(parts)}" if parts else head
+    return f"{head} : {_short(before)} → {_short(after)}"

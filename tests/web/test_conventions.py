@@ -1,0 +1,200 @@
+"""Avenants, audit, catalogues figés, indices : les écritures du back-office."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+
+from opsn.gestion import bridge, services
+from opsn.gestion.models import Amendment, AuditEntry, CatalogueVersion, IndexValue
+from opsn.gestion.services import SubscriptionChange
+
+
+def test_amendment_changes_quantities_and_keeps_history(world) -> None:  # noqa: ANN001
+    user = world["users"]["facturation"]
+    conv = world["conv_a"]
+    srb = conv.subscriptions.get(service_code="assistance_srb")
+    amendment = services.convention_amend(
+        actor=user,
+        convention=conv,
+        effective_on=dt.date(2021, 1, 1),
+        reason="Nouveau poste",
+        changes=[
+            SubscriptionChange(
+                "modification",
+                "assistance_srb",
+                {"postes_n1": Decimal(2), "postes_n2": Decimal(4)},
+                subscription_id=srb.pk,
+            )
+        ],
+    )
+    assert amendment.number == 1 and amendment.created_by == user
+    assert amendment.changes == [
+        {
+            "action": "modification",
+            "service": "assistance_srb",
+            "avant": {"postes_n1": "2", "postes_n2": "3"},
+            "apres": {"postes_n1": "2", "postes_n2": "4"},
+        }
+    ]
+    srb.refresh_from_db()
+    assert srb.quantities == {"postes_n1": "2", "postes_n2": "4"}
+    entry = AuditEntry.objects.get(
+        object_type="subscription", object_id=str(srb.pk), action="modification"
+    )
+    assert entry.actor == user
+    assert entry.before["quantities"] == {"postes_n1": "2", "postes_n2": "3"}
+    assert entry.after["quantities"] == {"postes_n1": "2", "postes_n2": "4"}
+    second = services.convention_amend(
+        actor=user,
+        convention=conv,
+        effective_on=dt.date(2021, 6, 1),
+        changes=[SubscriptionChange("ajout", "dematerialisation", {"utilisateurs": Decimal(3)})],
+    )
+    assert second.number == 2
+
+
+def test_amendment_is_append_only(world) -> None:  # noqa: ANN001
+    amendment = services.convention_amend(
+        actor=world["users"]["facturation"],
+        convention=world["conv_a"],
+        effective_on=dt.date(2021, 1, 1),
+        changes=[],
+        notice_received_on=dt.date(2021, 2, 1),
+    )
+    amendment.reason = "réécrire l'histoire"
+    with pytest.raises(ValidationError):
+        amendment.save()
+    with pytest.raises(ValidationError):
+        amendment.delete()
+    assert Amendment.objects.get(pk=amendment.pk).reason == ""
+    entry = AuditEntry.objects.first()
+    with pytest.raises(ValidationError):
+        entry.save()
+
+
+def test_notice_changes_the_billed_years(world) -> None:  # noqa: ANN001
+    conv = world["conv_a"]
+    services.convention_amend(
+        actor=world["users"]["facturation"],
+        convention=conv,
+        effective_on=dt.date(2021, 3, 1),
+        changes=[],
+        notice_received_on=dt.date(2021, 3, 1),
+    )
+    conv.refresh_from_db()
+    assert bridge.quote(conv, 2021).totals.gross > 0
+    assert bridge.quote(conv, 2022).totals.gross == 0  # échéance du 01/01/2022 (R22)
+
+
+def test_invalid_amendments_are_refused_in_french(world) -> None:  # noqa: ANN001
+    user = world["users"]["facturation"]
+    with pytest.raises(ValidationError, match="absent du catalogue"):
+        services.convention_amend(
+            actor=user,
+            convention=world["conv_a"],
+            effective_on=dt.date(2021, 1, 1),
+            changes=[SubscriptionChange("ajout", "inconnu", {})],
+        )
+    with pytest.raises(ValidationError, match="négative"):
+        services.convention_amend(
+            actor=user,
+            convention=world["conv_a"],
+            effective_on=dt.date(2021, 1, 1),
+            changes=[
+                SubscriptionChange("ajout", "dematerialisation", {"utilisateurs": Decimal(-1)})
+            ],
+        )
+    with pytest.raises(ValidationError, match="vide"):
+        services.convention_amend(
+            actor=user, convention=world["conv_a"], effective_on=dt.date(2021, 1, 1), changes=[]
+        )
+    assert not Amendment.objects.exists()
+
+
+def test_edit_page_records_an_amendment_and_shows_it(world) -> None:  # noqa: ANN001
+    client = Client()
+    client.force_login(world["users"]["facturation"])
+    conv = world["conv_a"]
+    srb = conv.subscriptions.get(service_code="assistance_srb")
+    response = client.post(
+        f"/conventions/{conv.pk}/modifier/",
+        {
+            "date_effet": "2021-01-01",
+            f"q_{srb.pk}_postes_n1": "5",
+            f"q_{srb.pk}_postes_n2": "3",
+            f"q_{conv.subscriptions.get(service_code='assistance_metiers').pk}_postes_n3": "1",
+            "motif": "Deux postes de plus",
+        },
+    )
+    assert response.status_code == 302
+    page = html.unescape(client.get(response["Location"]).content.decode())
+    assert "Avenant n° 1 enregistré" in page
+    assert "Deux postes de plus" in page and "facturation" in page
+    bad = client.post(
+        f"/conventions/{conv.pk}/modifier/",
+        {"date_effet": "2021-01-01", f"q_{srb.pk}_postes_n1": "beaucoup"},
+    )
+    assert bad.status_code == 400
+    assert "n'est pas un nombre" in html.unescape(bad.content.decode())
+
+
+def test_locked_catalogue_version_cannot_change(world) -> None:  # noqa: ANN001
+    version = world["cat82"]
+    version.locked = True
+    version.save()
+    version.content = version.content.replace("126.40", "130.00")
+    with pytest.raises(ValidationError, match="figée"):
+        version.save()
+    assert "126.40" in CatalogueVersion.objects.get(pk=version.pk).content
+
+
+def test_shipped_catalogues_load_idempotently(world) -> None:  # noqa: ANN001
+    before = CatalogueVersion.objects.count()
+    audit_before = AuditEntry.objects.count()
+    services.catalogues_load_shipped()
+    assert CatalogueVersion.objects.count() == before == 4
+    assert AuditEntry.objects.count() == audit_before
+
+
+def test_index_value_entry_is_audited_and_unblocks_revision(world) -> None:  # noqa: ANN001
+    from opsn.core.errors import IndexMissingError
+
+    with pytest.raises(IndexMissingError, match="novembre 2022"):
+        bridge.quote(world["conv_a"], 2023)
+    services.index_value_set(
+        actor=world["users"]["facturation"],
+        operator=world["cdg82"],
+        month="2022-11",
+        value=Decimal("283.3"),
+        series="revisee",
+        source="Saisie de test",
+    )
+    assert bridge.quote(world["conv_a"], 2023).totals.gross > 0
+    entry = AuditEntry.objects.get(
+        object_type="indexvalue",
+        action="création",
+        object_id=str(IndexValue.objects.get(month="2022-11").pk),
+    )
+    assert entry.actor == world["users"]["facturation"]
+
+
+def test_database_quote_matches_acceptance_case_p01(world) -> None:  # noqa: ANN001
+    quote = bridge.quote(world["conv_a"], 2020)
+    assert str(quote.totals.gross) == "979.54"
+
+
+def test_database_backend_is_the_one_asked_for(db) -> None:  # noqa: ANN001
+    import os
+
+    from django.db import connection
+
+    expected = (
+        "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    )
+    assert connection.vendor == expected
