@@ -395,5 +395,148 @@ def conventions_importer(
         console.print(f"{fichier.name} : {report.summary()}", highlight=False)
 
 
+def _actor(username: str | None):  # noqa: ANN202
+    from django.contrib.auth import get_user_model
+
+    from opsn.gestion.permissions import SYSTEM
+
+    if username is None:
+        return SYSTEM
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        _fail(f"utilisateur « {username} » inconnu.")
+    return user
+
+
+def _operators(code: str | None) -> list:
+    from opsn.gestion.models import Operator
+
+    operators = list(Operator.objects.order_by("code"))
+    if code:
+        operators = [o for o in operators if o.code == code]
+        if not operators:
+            _fail(f"opérateur « {code} » inconnu.")
+    if not operators:
+        _fail("aucun opérateur en base : lancez d'abord « opsn demo » ou chargez les catalogues.")
+    return operators
+
+
+@app.command("facturer")
+def facturer(
+    annee: Annotated[int, typer.Option("--annee", help="Année à facturer.")],
+    operateur: Annotated[str | None, typer.Option("--operateur")] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Écrire et émettre les factures (sinon : simulation).")
+    ] = False,
+    brouillons: Annotated[
+        bool,
+        typer.Option("--brouillons", help="Avec --apply : s'arrêter aux brouillons, sans numéro."),
+    ] = False,
+    date_emission: Annotated[
+        str | None, typer.Option("--date-emission", help="AAAA-MM-JJ ; par défaut aujourd'hui.")
+    ] = None,
+    utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
+    format: Annotated[str, typer.Option("--format", help="table ou json")] = "table",  # noqa: A002
+) -> None:
+    """Campagne annuelle : simulation par défaut, --apply pour créer et émettre les factures."""
+    import datetime as dt
+
+    from rich.progress import Progress
+
+    _django()
+    _migrate()
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from opsn.gestion.billing import billing_preview, billing_run
+
+    try:
+        issued_on = dt.date.fromisoformat(date_emission) if date_emission else dt.date.today()
+    except ValueError:
+        _fail(f"date d'émission « {date_emission} » invalide (AAAA-MM-JJ).")
+    actor = _actor(utilisateur)
+    result: dict = {"annee": annee, "operateurs": []}
+    for operator in _operators(operateur):
+        with Progress(console=err, transient=True, disable=format == "json") as bar:
+            task = bar.add_task(f"{operator.code} : calcul des adhérents", total=None)
+
+            def tick(done: int, total: int, task=task, bar=bar) -> None:  # noqa: ANN001
+                bar.update(task, completed=done, total=total)
+
+            try:
+                if apply:
+                    report = billing_run(
+                        actor=actor,
+                        operator=operator,
+                        year=annee,
+                        issued_on=issued_on,
+                        issue=not brouillons,
+                        progress=tick,
+                    )
+                    bills, created = report.bills, report.created
+                else:
+                    bills, created = (
+                        billing_preview(operator=operator, year=annee, progress=tick),
+                        [],
+                    )
+            except (PermissionDenied, ValidationError) as exc:
+                _fail(" ".join(getattr(exc, "messages", [str(exc)])))
+                return
+        entry = {
+            "operateur": operator.code,
+            "adherents": [
+                {
+                    "adherent": b.member.name,
+                    "total_ht": str(b.totals.net),
+                    "total_tva": str(b.totals.vat),
+                    "total_ttc": str(b.totals.gross),
+                    "lignes": len(b.lines),
+                    "bloquants": b.blocking,
+                    "deja_facture": b.already_invoiced,
+                }
+                for b in bills
+            ],
+            "factures_creees": [i.number or f"brouillon {i.pk}" for i in created],
+        }
+        result["operateurs"].append(entry)
+        if format == "json":
+            continue
+        table = Table(title=f"{operator.name} – {annee}", header_style="bold")
+        for col, just in (
+            ("Adhérent", "left"),
+            ("Lignes", "right"),
+            ("Total TTC", "right"),
+            ("État", "left"),
+        ):
+            table.add_column(col, justify=just)  # type: ignore[arg-type]
+        for b in bills:
+            state = (
+                "[red]bloqué[/] : " + " ; ".join(b.blocking)
+                if b.blocking
+                else f"déjà facturé ({b.already_invoiced})"
+                if b.already_invoiced
+                else "à facturer"
+            )
+            table.add_row(b.member.name, str(len(b.lines)), fmt_fr(b.totals.gross), state)
+        console.print(table)
+        billable = [b for b in bills if b.billable]
+        blocked = [b for b in bills if b.blocking]
+        console.print(
+            f"{len(billable)} adhérent(s) à facturer pour "
+            f"{fmt_fr(sum((b.totals.gross for b in billable), Decimal(0)))} TTC, "
+            f"{len(blocked)} bloqué(s), "
+            f"{sum(1 for b in bills if b.already_invoiced)} déjà facturé(s).",
+            highlight=False,
+        )
+        if apply:
+            numbers = [i.number for i in created if i.number]
+            span = f" ({numbers[0]} à {numbers[-1]})" if numbers else ""
+            what = "brouillon(s) créé(s)" if brouillons else "facture(s) émise(s)"
+            console.print(f"[green]{len(created)} {what}[/]{span}.", highlight=False)
+        else:
+            console.print("Simulation : rien n'a été écrit (ajoutez --apply pour émettre).")
+    if format == "json":
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
 def main() -> None:
     app()

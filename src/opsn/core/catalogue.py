@@ -14,6 +14,7 @@ from typing import Any
 
 from opsn.core.errors import CatalogueError
 from opsn.core.model import (
+    DEFAULT_ACCOUNT,
     DIMENSIONS,
     EPCI_NATURES,
     MATRIX_STATUS_FR,
@@ -275,9 +276,15 @@ class _CatalogueParser:
         for i, item in enumerate(items):
             path = f"familles[{i + 1}]"
             item = self.r.block(item, path, items.line_of(i))
-            self.r.keys(item, {"code", "libelle"}, path)
+            self.r.keys(item, {"code", "libelle", "imputation"}, path)
             result.append(
-                Family(self.code(item, "code", path), self.r.get(item, "libelle", "texte", path))
+                Family(
+                    self.code(item, "code", path),
+                    self.r.get(item, "libelle", "texte", path),
+                    self.r.get(
+                        item, "imputation", "texte", path, required=False, default=DEFAULT_ACCOUNT
+                    ),
+                )
             )
         return tuple(result)
 
@@ -673,6 +680,7 @@ class _CatalogueParser:
                     "note",
                     "revisable",
                     "journee",
+                    "imputation",
                 },
                 path,
             )
@@ -813,6 +821,7 @@ class _CatalogueParser:
                 exclusive_group=r.get(item, "groupe_exclusif", "texte", path, required=False),
                 note=r.get(item, "note", "texte", path, required=False),
                 day_rate=r.get(item, "journee", "booleen", path, required=False, default=False),
+                account=r.get(item, "imputation", "texte", path, required=False),
             )
         for prereq, ppath, line in pending_prereq:
             for s in prereq.services:

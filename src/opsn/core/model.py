@@ -23,6 +23,9 @@ MEMBER_KIND_PARENTS = {
 }
 EPCI_NATURES = ("CC", "CA", "CU", "METRO")
 DIMENSIONS = ("population", "agents", "budget_keur")
+# Imputation par défaut des recettes : compte 706 « Prestations de services » (M57/M14).
+# Les annexes ne la donnent pas ; un catalogue la précise par famille (clé `imputation`).
+DEFAULT_ACCOUNT = "706"
 PHASES = ("toutes", "premiere_annee", "annees_suivantes", "renouvellement")
 PHASE_FR = {
     "toutes": "chaque année",
@@ -145,6 +148,7 @@ class Service:
     exclusive_group: str | None = None
     note: str | None = None
     day_rate: bool = False
+    account: str | None = None  # imputation propre au service (sinon celle de sa famille)
 
 
 @dataclass(frozen=True)
@@ -304,6 +308,7 @@ class Operator:
 class Family:
     code: str
     label: str
+    account: str = DEFAULT_ACCOUNT  # imputation comptable des recettes (titres de recettes)
 
 
 @dataclass(frozen=True)
@@ -331,6 +336,14 @@ class Catalogue:
     @property
     def ident(self) -> str:
         return f"{self.operator.code}/{self.version}"
+
+    def account_of(self, service_code: str) -> str:
+        """Imputation des recettes d'un service : la sienne, sinon celle de sa famille."""
+        service = self.services[service_code]
+        if service.account:
+            return service.account
+        family = next((f for f in self.families if f.code == service.family), None)
+        return family.account if family else DEFAULT_ACCOUNT
 
     def forfaits(self) -> list[Service]:
         return [s for s in self.services.values() if s.forfait]

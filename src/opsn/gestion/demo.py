@@ -147,6 +147,10 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
             _add_subscription(conv, "dematerialisation", start, _q(utilisateurs=rng.randint(1, 5)))
         if i % 4 == 0:
             _add_subscription(conv, "rgpd_dpd", start)
+            if (c.population_totale or 0) > 10000:  # sur devis (R14) : devis accepté saisi
+                Subscription.objects.filter(convention=conv, service_code="rgpd_dpd").update(
+                    amounts={"mise_en_place": "2600.00", "accompagnement": "1650.00"}
+                )
         if i % 5 == 0:
             _add_subscription(
                 conv, rng.choice(["pack_decouverte", "pack_confort", "pack_expert"]), start

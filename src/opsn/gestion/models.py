@@ -417,3 +417,237 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Le journal d'audit ne se modifie pas.")
+
+
+# -- facturation ---------------------------------------------------------------------
+
+
+class InvoiceKind(models.TextChoices):
+    INVOICE = "facture", "Facture"
+    CREDIT_NOTE = "avoir", "Avoir"
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "brouillon", "Brouillon"
+    ISSUED = "emise", "Émise"
+    CANCELLED = "annulee", "Annulée (brouillon abandonné)"
+
+
+class ImmutableInvoiceError(ValidationError):
+    pass
+
+
+class InvoiceSequence(models.Model):
+    """Séquence chronologique sans trou d'un émetteur (R25), par préfixe annuel."""
+
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="sequences", verbose_name="opérateur"
+    )
+    prefix = models.CharField("préfixe", max_length=10)
+    last_number = models.PositiveIntegerField("dernier numéro", default=0)
+    last_issued_on = models.DateField("dernière date d'émission", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "séquence de numérotation"
+        verbose_name_plural = "séquences de numérotation"
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "prefix"], name="unique_sequence"),
+        ]
+
+
+class BillingRun(models.Model):
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="runs", verbose_name="opérateur"
+    )
+    year = models.PositiveIntegerField("année facturée")
+    issued_on = models.DateField("date d'émission")
+    created_at = models.DateTimeField("lancée le", auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="par",
+    )
+    invoices_created = models.PositiveIntegerField("factures créées", default=0)
+    blocked = models.JSONField("adhérents bloqués", default=list)
+
+    class Meta:
+        verbose_name = "campagne de facturation"
+        verbose_name_plural = "campagnes de facturation"
+        ordering = ["-created_at"]
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # noqa: ANN003, ANN201
+        if self.filter(status=InvoiceStatus.ISSUED).exists():
+            raise ImmutableInvoiceError("Une facture émise ne se modifie pas : émettez un avoir.")
+        return super().update(**kwargs)
+
+    def delete(self):  # noqa: ANN201
+        if self.filter(status=InvoiceStatus.ISSUED).exists():
+            raise ImmutableInvoiceError("Une facture émise ne se supprime pas : émettez un avoir.")
+        return super().delete()
+
+
+class Invoice(models.Model):
+    """Facture ou avoir. Un brouillon n'a pas de numéro ; l'émission lui donne le suivant de
+    la séquence, et plus rien ne change ensuite (corrections par avoir)."""
+
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="invoices", verbose_name="émetteur"
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="invoices", verbose_name="débiteur"
+    )
+    run = models.ForeignKey(
+        BillingRun,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+        verbose_name="campagne",
+    )
+    convention = models.ForeignKey(
+        Convention,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+        verbose_name="convention",
+    )
+    catalogue = models.ForeignKey(
+        CatalogueVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+        verbose_name="catalogue",
+    )
+    kind = models.CharField(
+        "nature", max_length=10, choices=InvoiceKind.choices, default=InvoiceKind.INVOICE
+    )
+    status = models.CharField(
+        "statut", max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+    )
+    year = models.PositiveIntegerField("année facturée")
+    number = models.CharField("numéro", max_length=30, null=True, blank=True)
+    sequence_number = models.PositiveIntegerField("rang dans la séquence", null=True, blank=True)
+    issued_on = models.DateField("date d'émission", null=True, blank=True)
+    due_on = models.DateField("échéance", null=True, blank=True)
+    period_start = models.DateField("période du")
+    period_end = models.DateField("période au")
+    total_ht = models.DecimalField("total HT", max_digits=14, decimal_places=2, default=0)
+    total_tva = models.DecimalField("total TVA", max_digits=14, decimal_places=2, default=0)
+    total_ttc = models.DecimalField("total TTC", max_digits=14, decimal_places=2, default=0)
+    vat_breakdown = models.JSONField("TVA par taux", default=list)
+    issuer = models.JSONField("émetteur (copie)", default=dict)
+    debtor = models.JSONField("débiteur (copie)", default=dict)
+    credited_invoice = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credit_notes",
+        verbose_name="facture corrigée",
+    )
+    reason = models.TextField("motif (avoir)", blank=True)
+    xml = models.TextField("XML Factur-X (CII EN 16931)", blank=True)
+
+    objects = InvoiceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "facture"
+        verbose_name_plural = "factures"
+        ordering = ["operator", "sequence_number", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "number"], name="unique_invoice_number"),
+            models.UniqueConstraint(
+                fields=["operator", "member", "year"],
+                condition=models.Q(kind="facture") & ~models.Q(status="annulee"),
+                name="one_invoice_per_member_and_year",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="emise", number__isnull=False, issued_on__isnull=False)
+                | (~models.Q(status="emise") & models.Q(number__isnull=True)),
+                name="issued_invoice_has_number",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.number or '(brouillon)'} – {self.member}"
+
+    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if self.pk:
+            previous = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if previous == InvoiceStatus.ISSUED:
+                raise ImmutableInvoiceError(
+                    f"La facture {self.number} est émise : elle ne change plus (émettez un avoir)."
+                )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        if self.status == InvoiceStatus.ISSUED:
+            raise ImmutableInvoiceError("Une facture émise ne se supprime pas.")
+        return super().delete(*args, **kwargs)
+
+
+class InvoiceLineQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # noqa: ANN003, ANN201
+        if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
+            raise ImmutableInvoiceError("Les lignes d'une facture émise ne se modifient pas.")
+        return super().update(**kwargs)
+
+    def delete(self):  # noqa: ANN201
+        if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
+            raise ImmutableInvoiceError("Les lignes d'une facture émise ne se suppriment pas.")
+        return super().delete()
+
+
+class InvoiceLine(models.Model):
+    """Une ligne garde tout ce qui l'explique (R25) : règle, strate, prix de base et année,
+    rapport d'indice, catalogue."""
+
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, related_name="lines", verbose_name="facture"
+    )
+    position = models.PositiveIntegerField("rang")
+    service_code = models.CharField("service", max_length=80)
+    component = models.CharField("composante", max_length=80)
+    label = models.CharField("libellé", max_length=400)
+    family = models.CharField("famille", max_length=80)
+    quantity = models.DecimalField("quantité", max_digits=14, decimal_places=3)
+    unit = models.CharField("unité", max_length=40)
+    unit_price = models.DecimalField("prix unitaire", max_digits=14, decimal_places=2)
+    amount = models.DecimalField("montant", max_digits=14, decimal_places=2)
+    vat_kind = models.CharField("régime de TVA", max_length=10)
+    vat_rate = models.DecimalField("taux de TVA", max_digits=5, decimal_places=2)
+    vat_label = models.CharField("libellé TVA", max_length=200)
+    vat_mention = models.CharField("mention TVA", max_length=300, blank=True)
+    rule = models.CharField("règle", max_length=300)
+    stratum = models.CharField("strate ou palier", max_length=300, blank=True)
+    base_price = models.DecimalField(
+        "prix de base", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    base_year = models.PositiveIntegerField("année du prix de base", null=True, blank=True)
+    index_ratio = models.DecimalField(
+        "rapport d'indice", max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    explanation = models.TextField("explication")
+    revenue_account = models.CharField("imputation", max_length=40, blank=True)
+
+    objects = InvoiceLineQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "ligne de facture"
+        verbose_name_plural = "lignes de facture"
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="unique_line_position"),
+        ]
+
+    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists():
+            raise ImmutableInvoiceError("Les lignes d'une facture émise ne se modifient pas.")
+        super().save(*args, **kwargs)

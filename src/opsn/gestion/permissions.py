@@ -30,6 +30,20 @@ ACTION_FR = {
 }
 
 
+class SystemActor:
+    """La ligne de commande sur le serveur : l'exploitant a déjà accès à la base ; ses actions
+    sont journalisées sans auteur nominatif (« système »)."""
+
+    is_authenticated = False
+    username = "système (ligne de commande)"
+
+    def __str__(self) -> str:
+        return self.username
+
+
+SYSTEM = SystemActor()
+
+
 def memberships(user: Any) -> QuerySet[StaffMembership]:
     if not getattr(user, "is_authenticated", False):
         return StaffMembership.objects.none()
@@ -53,6 +67,8 @@ def can(user: Any, action: str, *, operator: Operator | int, member: Member | No
 def require(
     user: Any, action: str, *, operator: Operator | int, member: Member | None = None
 ) -> None:
+    if user is SYSTEM:
+        return
     if not can(user, action, operator=operator, member=member):
         verb = ACTION_FR[action]
         de = "d'" if verb[0] in "aeiouyéè" else "de "

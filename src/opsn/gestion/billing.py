@@ -1,0 +1,384 @@
+"""Campagne annuelle de facturation (001 art. 6.3 : un état et une facture par an).
+
+Déroulé : le cœur calcule chaque adhérent (lecture seule, hors transaction) ; puis, sous le
+verrou de la séquence de l'émetteur, une seule transaction crée les factures manquantes et
+les numérote. Tout ou rien : un arrêt brutal n'écrit rien, une relance reprend tout ;
+une relance après succès ne crée rien (une facture par adhérent et par année).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from opsn.core.errors import OpsnError
+from opsn.core.pricing import Line, compute_totals
+from opsn.gestion import bridge
+from opsn.gestion.audit import acting_as
+from opsn.gestion.models import (
+    BillingRun,
+    CatalogueVersion,
+    Convention,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceSequence,
+    InvoiceStatus,
+    Member,
+    Operator,
+)
+from opsn.gestion.permissions import require
+
+PAYMENT_DAYS = 30
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class MemberBill:
+    member: Member
+    conventions: list[Convention]
+    lines: list[Line] = field(default_factory=list)
+    catalogue: CatalogueVersion | None = None
+    accounts: dict[tuple[str, str], str] = field(default_factory=dict)
+    blocking: list[str] = field(default_factory=list)
+    already_invoiced: str | None = None
+
+    @property
+    def totals(self):  # noqa: ANN201
+        return compute_totals(self.lines)
+
+    @property
+    def billable(self) -> bool:
+        return (
+            not self.blocking
+            and self.already_invoiced is None
+            and any(line.amount for line in self.lines)
+        )
+
+
+@dataclass
+class RunReport:
+    year: int
+    bills: list[MemberBill]
+    created: list[Invoice] = field(default_factory=list)
+    run: BillingRun | None = None
+
+    @property
+    def blocked(self) -> list[MemberBill]:
+        return [b for b in self.bills if b.blocking]
+
+
+def _member_blocking(member: Member) -> list[str]:
+    problems = []
+    if not member.siret:
+        problems.append("SIRET du débiteur manquant (obligatoire pour Chorus Pro).")
+    return problems
+
+
+def billing_preview(
+    *, operator: Operator, year: int, progress: Progress | None = None
+) -> list[MemberBill]:
+    """Calcule chaque adhérent de l'opérateur pour l'année, sans rien écrire."""
+    conventions = list(
+        Convention.objects.filter(operator=operator)
+        .select_related("member", "catalogue")
+        .prefetch_related(
+            "subscriptions", "member__attached", "member__usage_records", "member__interventions"
+        )
+        .order_by("member__name", "member_id", "signed_on")
+    )
+    index = bridge.index_table()
+    invoiced = dict(
+        Invoice.objects.filter(operator=operator, year=year, kind=InvoiceKind.INVOICE)
+        .exclude(status=InvoiceStatus.CANCELLED)
+        .values_list("member_id", "number")
+    )
+    bills: dict[int, MemberBill] = {}
+    for i, conv in enumerate(conventions, start=1):
+        bill = bills.setdefault(conv.member_id, MemberBill(conv.member, []))
+        bill.conventions.append(conv)
+        try:
+            quote = bridge.quote(conv, year, index)
+        except OpsnError as exc:
+            bill.blocking.append(str(exc))
+        else:
+            catalogue = bridge.catalogue_of(conv.catalogue)
+            bill.lines.extend(quote.lines)
+            bill.catalogue = bill.catalogue or conv.catalogue
+            for line in quote.lines:
+                bill.accounts[(line.service, line.component)] = catalogue.account_of(line.service)
+                if line.status == "sur_devis":
+                    bill.blocking.append(
+                        f"« {line.service_label} – {line.label} » est sur devis "
+                        "et n'a pas de montant saisi (R14)."
+                    )
+                elif line.status == "prix_manquant":
+                    bill.blocking.append(
+                        f"« {line.service_label} – {line.label} » : prix "
+                        "manquant dans le catalogue (R15)."
+                    )
+        if progress:
+            progress(i, len(conventions))
+    result = []
+    for bill in bills.values():
+        if (
+            not any(line.amount is not None or line.status != "montant" for line in bill.lines)
+            and not bill.blocking
+        ):
+            continue  # rien n'est dû cette année (convention terminée, pas encore commencée…)
+        if any(line.amount for line in bill.lines):
+            bill.blocking.extend(_member_blocking(bill.member))
+        bill.already_invoiced = invoiced.get(bill.member.pk)
+        result.append(bill)
+    return result
+
+
+def _lock_sequence(operator: Operator, prefix: str) -> InvoiceSequence:
+    """Verrou qui sérialise les campagnes d'un émetteur (ligne verrouillée ; verrou
+    consultatif en plus sous PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [4242, operator.pk])
+    InvoiceSequence.objects.get_or_create(operator=operator, prefix=prefix)
+    return InvoiceSequence.objects.select_for_update().get(operator=operator, prefix=prefix)
+
+
+def _next_number(seq: InvoiceSequence, issued_on: dt.date) -> tuple[str, int]:
+    if seq.last_issued_on and issued_on < seq.last_issued_on:
+        raise ValidationError(
+            f"Numérotation chronologique : la dernière pièce a été émise le "
+            f"{seq.last_issued_on:%d/%m/%Y} ; impossible d'émettre au {issued_on:%d/%m/%Y}."
+        )
+    seq.last_number += 1
+    seq.last_issued_on = issued_on
+    seq.save(update_fields=["last_number", "last_issued_on"])
+    return f"{seq.prefix}-{seq.last_number:06d}", seq.last_number
+
+
+def _snapshot_issuer(operator: Operator) -> dict[str, Any]:
+    return {"nom": operator.name, "siren": operator.siren, "adresse": operator.address}
+
+
+def _snapshot_debtor(member: Member) -> dict[str, Any]:
+    return {
+        "nom": member.name,
+        "siren": member.siren,
+        "siret": member.siret,
+        "adresse": member.address,
+        "insee": member.insee,
+        "code_service": member.service_code,
+        "numero_engagement": member.engagement_number,
+    }
+
+
+def _create_invoice(
+    bill: MemberBill, *, operator: Operator, year: int, run: BillingRun, issued_on: dt.date
+) -> Invoice:
+    totals = bill.totals
+    lines = [line for line in bill.lines if line.amount is not None]
+    invoice = Invoice.objects.create(
+        operator=operator,
+        member=bill.member,
+        run=run,
+        convention=bill.conventions[0],
+        catalogue=bill.catalogue,
+        kind=InvoiceKind.INVOICE,
+        year=year,
+        period_start=dt.date(year, 1, 1),
+        period_end=dt.date(year, 12, 31),
+        total_ht=totals.net,
+        total_tva=totals.vat,
+        total_ttc=totals.gross,
+        vat_breakdown=[
+            {
+                "regime": t.regime.code,
+                "type": t.regime.kind,
+                "taux": str(t.regime.rate),
+                "base_ht": str(t.net),
+                "tva": str(t.vat),
+                "libelle": t.regime.label,
+                "mention": t.regime.mention or "",
+            }
+            for t in totals.by_rate
+        ],
+        issuer=_snapshot_issuer(operator),
+        debtor=_snapshot_debtor(bill.member),
+        due_on=issued_on + dt.timedelta(days=PAYMENT_DAYS),
+    )
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice,
+                position=i,
+                service_code=line.service,
+                component=line.component,
+                label=f"{line.service_label} – {line.label}"[:400],
+                family=line.family,
+                quantity=line.quantity,
+                unit=line.unit,
+                unit_price=line.unit_price or Decimal(0),
+                amount=line.amount,
+                vat_kind=line.vat.kind,
+                vat_rate=line.vat.rate,
+                vat_label=line.vat.label,
+                vat_mention=line.vat.mention or "",
+                rule=line.rule[:300],
+                stratum=(line.stratum or "")[:300],
+                base_price=line.base_price,
+                base_year=line.base_year,
+                index_ratio=line.index_ratio,
+                explanation=line.detail,
+                revenue_account=bill.accounts.get((line.service, line.component), ""),
+            )
+            for i, line in enumerate(lines, start=1)
+        ]
+    )
+    return invoice
+
+
+def _issue(invoice: Invoice, seq: InvoiceSequence, issued_on: dt.date) -> None:
+    from opsn.gestion.documents import invoice_xml
+
+    number, rank = _next_number(seq, issued_on)
+    invoice.number, invoice.sequence_number = number, rank
+    invoice.issued_on = issued_on
+    invoice.due_on = issued_on + dt.timedelta(days=PAYMENT_DAYS)
+    invoice.xml = invoice_xml(invoice).decode("utf-8")
+    invoice.status = InvoiceStatus.ISSUED
+    invoice.save()
+
+
+def billing_run(
+    *,
+    actor: Any,
+    operator: Operator,
+    year: int,
+    issued_on: dt.date,
+    issue: bool = True,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Crée (et émet, par défaut) les factures de l'année qui manquent encore."""
+    require(actor, "facturer", operator=operator)
+    bills = billing_preview(operator=operator, year=year, progress=progress)
+    report = RunReport(year, bills)
+    with acting_as(actor), transaction.atomic():
+        seq = _lock_sequence(operator, str(issued_on.year))
+        done = set(
+            Invoice.objects.filter(operator=operator, year=year, kind=InvoiceKind.INVOICE)
+            .exclude(status=InvoiceStatus.CANCELLED)
+            .values_list("member_id", flat=True)
+        )
+        todo = [b for b in bills if b.billable and b.member.pk not in done]
+        run = BillingRun.objects.create(
+            operator=operator,
+            year=year,
+            issued_on=issued_on,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            blocked=[
+                {"adherent": b.member.name, "motifs": b.blocking} for b in bills if b.blocking
+            ],
+        )
+        for bill in todo:
+            invoice = _create_invoice(
+                bill, operator=operator, year=year, run=run, issued_on=issued_on
+            )
+            if issue:
+                _issue(invoice, seq, issued_on)
+            report.created.append(invoice)
+        run.invoices_created = len(report.created)
+        run.save(update_fields=["invoices_created"])
+        if issue and report.created:
+            CatalogueVersion.objects.filter(
+                pk__in={i.catalogue_id for i in report.created if i.catalogue_id}
+            ).update(locked=True)
+        report.run = run
+    return report
+
+
+def invoices_issue_drafts(
+    *, actor: Any, operator: Operator, year: int, issued_on: dt.date
+) -> list[Invoice]:
+    require(actor, "facturer", operator=operator)
+    with acting_as(actor), transaction.atomic():
+        seq = _lock_sequence(operator, str(issued_on.year))
+        drafts = list(
+            Invoice.objects.select_for_update()
+            .filter(operator=operator, year=year, status=InvoiceStatus.DRAFT)
+            .order_by("pk")
+        )
+        for invoice in drafts:
+            _issue(invoice, seq, issued_on)
+        CatalogueVersion.objects.filter(
+            pk__in={i.catalogue_id for i in drafts if i.catalogue_id}
+        ).update(locked=True)
+    return drafts
+
+
+def invoice_cancel_draft(*, actor: Any, invoice: Invoice) -> Invoice:
+    """Abandonne un brouillon : il n'avait pas de numéro, la séquence reste sans trou."""
+    require(actor, "facturer", operator=invoice.operator)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise ValidationError(
+            "Seul un brouillon peut être abandonné ; corrigez une facture émise par un avoir."
+        )
+    with acting_as(actor), transaction.atomic():
+        invoice.status = InvoiceStatus.CANCELLED
+        invoice.save()
+    return invoice
+
+
+def invoice_credit(*, actor: Any, invoice: Invoice, reason: str, issued_on: dt.date) -> Invoice:
+    """Avoir total d'une facture émise, numéroté dans la même séquence."""
+    require(actor, "facturer", operator=invoice.operator)
+    if invoice.status != InvoiceStatus.ISSUED or invoice.kind != InvoiceKind.INVOICE:
+        raise ValidationError("Un avoir corrige une facture émise.")
+    if invoice.credit_notes.filter(status=InvoiceStatus.ISSUED).exists():
+        raise ValidationError(f"La facture {invoice.number} a déjà un avoir total.")
+    if not reason.strip():
+        raise ValidationError("Le motif de l'avoir est obligatoire.")
+    with acting_as(actor), transaction.atomic():
+        seq = _lock_sequence(invoice.operator, str(issued_on.year))
+        credit = Invoice.objects.create(
+            operator=invoice.operator,
+            member=invoice.member,
+            convention=invoice.convention,
+            catalogue=invoice.catalogue,
+            kind=InvoiceKind.CREDIT_NOTE,
+            year=invoice.year,
+            period_start=invoice.period_start,
+            period_end=invoice.period_end,
+            total_ht=-invoice.total_ht,
+            total_tva=-invoice.total_tva,
+            total_ttc=-invoice.total_ttc,
+            vat_breakdown=[
+                {**v, "base_ht": str(-Decimal(v["base_ht"])), "tva": str(-Decimal(v["tva"]))}
+                for v in invoice.vat_breakdown
+            ],
+            issuer=invoice.issuer,
+            debtor=invoice.debtor,
+            credited_invoice=invoice,
+            reason=reason.strip(),
+        )
+        InvoiceLine.objects.bulk_create(
+            [
+                InvoiceLine(
+                    **{
+                        f.attname: getattr(line, f.attname)
+                        for f in InvoiceLine._meta.concrete_fields
+                        if f.attname not in ("id", "invoice_id", "amount", "quantity")
+                    },
+                    invoice=credit,
+                    amount=-line.amount,
+                    quantity=-line.quantity,
+                )
+                for line in invoice.lines.all()
+            ]
+        )
+        _issue(credit, seq, issued_on)
+    return credit
