@@ -538,5 +538,125 @@ def facturer(
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
+factures_app = typer.Typer(
+    help="Factures émises : PDF Factur-X, titres de recettes, avoirs.", no_args_is_help=True
+)
+app.add_typer(factures_app, name="factures")
+
+
+@factures_app.command("pdf")
+def factures_pdf(
+    annee: Annotated[int, typer.Option("--annee")],
+    operateur: Annotated[str, typer.Option("--operateur")],
+    dossier: Annotated[Path, typer.Option("--dossier", help="Dossier de sortie.")] = Path(
+        "factures"
+    ),
+    processus: Annotated[
+        int, typer.Option("--processus", min=1, help="Processus de rendu (un par cœur).")
+    ] = 2,
+    zip_: Annotated[bool, typer.Option("--zip", help="Produire aussi l'archive ZIP.")] = False,
+) -> None:
+    """PDF/A-3b avec XML Factur-X de chaque pièce émise (et archive ZIP)."""
+    from rich.progress import Progress
+
+    _django()
+    _migrate()
+    from opsn.gestion.exports import pdf_zip, render_pdfs
+
+    (operator,) = _operators(operateur)
+    target = dossier / operator.code / str(annee)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("Rendu des PDF", total=None)
+        paths = render_pdfs(
+            operator,
+            annee,
+            target,
+            workers=processus,
+            progress=lambda d, t: bar.update(task, completed=d, total=t),
+        )
+    console.print(f"{len(paths)} PDF dans {target}", highlight=False)
+    if zip_ and paths:
+        archive = pdf_zip(paths, dossier / f"{operator.code}-{annee}.zip")
+        console.print(f"Archive : {archive}", highlight=False)
+
+
+@factures_app.command("titres")
+def factures_titres(
+    annee: Annotated[int, typer.Option("--annee")],
+    operateur: Annotated[str, typer.Option("--operateur")],
+    sortie: Annotated[
+        Path | None, typer.Option("--sortie", help="Fichier CSV (sinon la sortie standard).")
+    ] = None,
+) -> None:
+    """CSV des titres de recettes : une ligne par pièce et par imputation."""
+    _django()
+    _migrate()
+    from opsn.gestion.exports import titres_csv
+
+    (operator,) = _operators(operateur)
+    text = titres_csv(operator, annee)
+    if sortie is None:
+        typer.echo(text, nl=False)
+    else:
+        sortie.write_text(text, encoding="utf-8")
+        console.print(f"{text.count(chr(10)) - 1} titre(s) écrits dans {sortie}", highlight=False)
+
+
+@factures_app.command("avoir")
+def factures_avoir(
+    numero: Annotated[str, typer.Argument(help="Numéro de la facture à corriger.")],
+    operateur: Annotated[str, typer.Option("--operateur")],
+    motif: Annotated[str, typer.Option("--motif")],
+    date_emission: Annotated[str | None, typer.Option("--date-emission")] = None,
+    utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
+) -> None:
+    """Émet un avoir total sur une facture émise."""
+    import datetime as dt
+
+    _django()
+    _migrate()
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from opsn.gestion.billing import invoice_credit
+    from opsn.gestion.models import Invoice
+
+    (operator,) = _operators(operateur)
+    invoice = Invoice.objects.filter(operator=operator, number=numero).first()
+    if invoice is None:
+        _fail(f"facture « {numero} » introuvable chez {operator.code}.")
+    issued_on = dt.date.fromisoformat(date_emission) if date_emission else dt.date.today()
+    try:
+        credit = invoice_credit(
+            actor=_actor(utilisateur), invoice=invoice, reason=motif, issued_on=issued_on
+        )
+    except (PermissionDenied, ValidationError) as exc:
+        _fail(" ".join(getattr(exc, "messages", [str(exc)])))
+        return
+    console.print(
+        f"Avoir {credit.number} émis sur la facture {numero} ({fmt_fr(credit.total_ttc)} TTC).",
+        highlight=False,
+    )
+
+
+@app.command("evolution")
+def evolution(
+    annee: Annotated[int, typer.Option("--annee")],
+    operateur: Annotated[str, typer.Option("--operateur")],
+    sortie: Annotated[Path | None, typer.Option("--sortie")] = None,
+) -> None:
+    """Évolution par adhérent et par service par rapport à l'année précédente (CSV)."""
+    _django()
+    _migrate()
+    from opsn.gestion.evolution import evolution_csv, evolution_report
+
+    (operator,) = _operators(operateur)
+    text = evolution_csv(evolution_report(operator=operator, year=annee))
+    if sortie is None:
+        typer.echo(text, nl=False)
+    else:
+        sortie.write_text(text, encoding="utf-8")
+        console.print(f"Rapport écrit dans {sortie}", highlight=False)
+
+
 def main() -> None:
     app()
