@@ -1,11 +1,15 @@
-"""Ligne de commande `opsn` (Typer). Messages en français ; codes de sortie non nuls en cas d'erreur."""
+"""Ligne de commande `opsn` (Typer).
+
+Messages en français ; code de sortie non nul en cas d'erreur.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -42,7 +46,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-def _resolver():
+def _resolver() -> Callable[[str], dict[str, Any]] | None:
     try:
         from opsn.referentiel.resolve import resolve_member
     except ImportError:  # référentiel absent : les codes INSEE/SIREN seront refusés
@@ -436,7 +440,7 @@ def facturer(
         str | None, typer.Option("--date-emission", help="AAAA-MM-JJ ; par défaut aujourd'hui.")
     ] = None,
     utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
-    format: Annotated[str, typer.Option("--format", help="table ou json")] = "table",  # noqa: A002
+    format: Annotated[str, typer.Option("--format", help="table ou json")] = "table",
 ) -> None:
     """Campagne annuelle : simulation par défaut, --apply pour créer et émettre les factures."""
     import datetime as dt

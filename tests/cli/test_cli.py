@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCEPTANCE = ROOT / "tests" / "acceptance"
 
 
-def run(*args: str):  # noqa: ANN201
+def run(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
@@ -90,7 +90,8 @@ def test_index_value_added_in_scenario_unblocks_the_revision(tmp_path: Path) -> 
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     (t1,) = [x for x in data["membres"][0]["lignes"] if x["composante"] == "T1"]
-    # 2023 = 2022 × 283,3 / (276,9 × 0,97975) ; 2022 = 40 × 276,9 / 274,8 ; 2021 = 40 × 274,8 / 274,7
+    # 2023 = 2022 × 283,3 / (276,9 × 0,97975) ; 2022 = 40 × 276,9 / 274,8 ;
+    # 2021 = 40 × 274,8 / 274,7
     assert len(t1["revision"]) == 3
     assert "ancienne série × coefficient de raccordement" in t1["revision"][2]
 

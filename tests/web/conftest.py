@@ -21,12 +21,12 @@ from opsn.gestion.models import (
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):  # noqa: ANN001, ANN201
+def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
-def world(db):  # noqa: ANN001, ANN201
+def world(db):
     """Deux opérateurs, deux communes du CDG82, une de Gironde Numérique, un compte par rôle."""
     services.catalogues_load_shipped()
     services.index_values_load_shipped()

@@ -15,7 +15,7 @@ from opsn.gestion.models import Amendment, AuditEntry, CatalogueVersion, IndexVa
 from opsn.gestion.services import SubscriptionChange
 
 
-def test_amendment_changes_quantities_and_keeps_history(world) -> None:  # noqa: ANN001
+def test_amendment_changes_quantities_and_keeps_history(world) -> None:
     user = world["users"]["facturation"]
     conv = world["conv_a"]
     srb = conv.subscriptions.get(service_code="assistance_srb")
@@ -59,7 +59,7 @@ def test_amendment_changes_quantities_and_keeps_history(world) -> None:  # noqa:
     assert second.number == 2
 
 
-def test_amendment_is_append_only(world) -> None:  # noqa: ANN001
+def test_amendment_is_append_only(world) -> None:
     amendment = services.convention_amend(
         actor=world["users"]["facturation"],
         convention=world["conv_a"],
@@ -78,7 +78,7 @@ def test_amendment_is_append_only(world) -> None:  # noqa: ANN001
         entry.save()
 
 
-def test_notice_changes_the_billed_years(world) -> None:  # noqa: ANN001
+def test_notice_changes_the_billed_years(world) -> None:
     conv = world["conv_a"]
     services.convention_amend(
         actor=world["users"]["facturation"],
@@ -92,7 +92,7 @@ def test_notice_changes_the_billed_years(world) -> None:  # noqa: ANN001
     assert bridge.quote(conv, 2022).totals.gross == 0  # échéance du 01/01/2022 (R22)
 
 
-def test_invalid_amendments_are_refused_in_french(world) -> None:  # noqa: ANN001
+def test_invalid_amendments_are_refused_in_french(world) -> None:
     user = world["users"]["facturation"]
     with pytest.raises(ValidationError, match="absent du catalogue"):
         services.convention_amend(
@@ -117,7 +117,7 @@ def test_invalid_amendments_are_refused_in_french(world) -> None:  # noqa: ANN00
     assert not Amendment.objects.exists()
 
 
-def test_edit_page_records_an_amendment_and_shows_it(world) -> None:  # noqa: ANN001
+def test_edit_page_records_an_amendment_and_shows_it(world) -> None:
     client = Client()
     client.force_login(world["users"]["facturation"])
     conv = world["conv_a"]
@@ -144,7 +144,7 @@ def test_edit_page_records_an_amendment_and_shows_it(world) -> None:  # noqa: AN
     assert "n'est pas un nombre" in html.unescape(bad.content.decode())
 
 
-def test_locked_catalogue_version_cannot_change(world) -> None:  # noqa: ANN001
+def test_locked_catalogue_version_cannot_change(world) -> None:
     version = world["cat82"]
     version.locked = True
     version.save()
@@ -154,7 +154,7 @@ def test_locked_catalogue_version_cannot_change(world) -> None:  # noqa: ANN001
     assert "126.40" in CatalogueVersion.objects.get(pk=version.pk).content
 
 
-def test_shipped_catalogues_load_idempotently(world) -> None:  # noqa: ANN001
+def test_shipped_catalogues_load_idempotently(world) -> None:
     before = CatalogueVersion.objects.count()
     audit_before = AuditEntry.objects.count()
     services.catalogues_load_shipped()
@@ -162,7 +162,7 @@ def test_shipped_catalogues_load_idempotently(world) -> None:  # noqa: ANN001
     assert AuditEntry.objects.count() == audit_before
 
 
-def test_index_value_entry_is_audited_and_unblocks_revision(world) -> None:  # noqa: ANN001
+def test_index_value_entry_is_audited_and_unblocks_revision(world) -> None:
     from opsn.core.errors import IndexMissingError
 
     with pytest.raises(IndexMissingError, match="novembre 2022"):
@@ -184,12 +184,12 @@ def test_index_value_entry_is_audited_and_unblocks_revision(world) -> None:  # n
     assert entry.actor == world["users"]["facturation"]
 
 
-def test_database_quote_matches_acceptance_case_p01(world) -> None:  # noqa: ANN001
+def test_database_quote_matches_acceptance_case_p01(world) -> None:
     quote = bridge.quote(world["conv_a"], 2020)
     assert str(quote.totals.gross) == "979.54"
 
 
-def test_database_backend_is_the_one_asked_for(db) -> None:  # noqa: ANN001
+def test_database_backend_is_the_one_asked_for(db) -> None:
     import os
 
     from django.db import connection

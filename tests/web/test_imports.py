@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str, name: str = "conventions.csv") -> Path:
     return path
 
 
-def test_good_file_imports_once_and_rerun_creates_nothing(world, tmp_path) -> None:  # noqa: ANN001
+def test_good_file_imports_once_and_rerun_creates_nothing(world, tmp_path) -> None:
     path = write(
         tmp_path,
         HEADER
@@ -44,7 +44,7 @@ def test_good_file_imports_once_and_rerun_creates_nothing(world, tmp_path) -> No
     assert Convention.objects.filter(reference__startswith="IMP-").count() == 2
 
 
-def test_bad_rows_are_all_reported_and_nothing_is_written(world, tmp_path) -> None:  # noqa: ANN001
+def test_bad_rows_are_all_reported_and_nothing_is_written(world, tmp_path) -> None:
     path = write(
         tmp_path,
         HEADER
@@ -71,7 +71,7 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(world, tmp_path) -> No
     assert after == before
 
 
-def test_xlsx_file_and_missing_column(world, tmp_path) -> None:  # noqa: ANN001
+def test_xlsx_file_and_missing_column(world, tmp_path) -> None:
     book = Workbook()
     sheet = book.active
     sheet.append(["adherent", "reference", "signature", "service", "quantites"])
@@ -83,5 +83,5 @@ def test_xlsx_file_and_missing_column(world, tmp_path) -> None:  # noqa: ANN001
     bad = write(tmp_path, "adherent;reference;service\n82121;X;rgpd_dpd\n", "sans-date.csv")
     from opsn.tabular import TableError
 
-    with pytest.raises(TableError, match="ligne 1 : colonne.*signature"):
+    with pytest.raises(TableError, match=r"ligne 1 : colonne.*signature"):
         conventions_import(actor=world["users"]["admin"], operator=world["cdg82"], path=bad)

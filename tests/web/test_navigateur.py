@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.navigateur, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def page():  # noqa: ANN201
+def page():
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail("Chromium absent : .ci/run doit installer le paquet Debian chromium.")
@@ -38,7 +38,7 @@ def page():  # noqa: ANN201
         browser.close()
 
 
-def test_billing_officer_amends_a_convention(world, live_server, page, tmp_path) -> None:  # noqa: ANN001
+def test_billing_officer_amends_a_convention(world, live_server, page, tmp_path) -> None:
     page.goto(f"{live_server.url}/")
     assert "/connexion/" in page.url
     page.get_by_label("Identifiant").fill("facturation")
@@ -72,7 +72,7 @@ def test_billing_officer_amends_a_convention(world, live_server, page, tmp_path)
     assert (tmp_path / "avenant.png").stat().st_size > 10_000
 
 
-def test_keyboard_user_can_skip_to_content(world, live_server, page) -> None:  # noqa: ANN001
+def test_keyboard_user_can_skip_to_content(world, live_server, page) -> None:
     page.goto(f"{live_server.url}/connexion/")
     page.wait_for_load_state("networkidle")
     page.evaluate("document.activeElement && document.activeElement.blur()")

@@ -13,13 +13,13 @@ from django.test import Client
 from opsn.gestion import selectors, services
 
 
-def login(user) -> Client:  # noqa: ANN001
+def login(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def test_referent_reads_only_its_own_member(world) -> None:  # noqa: ANN001
+def test_referent_reads_only_its_own_member(world) -> None:
     referent = world["users"]["referent_a"]
     assert list(selectors.member_list(user=referent)) == [world["a"]]
     assert selectors.member_get(user=referent, member_id=world["a"].pk) == world["a"]
@@ -29,7 +29,7 @@ def test_referent_reads_only_its_own_member(world) -> None:  # noqa: ANN001
         selectors.convention_get(user=referent, convention_id=world["conv_b"].pk)
 
 
-def test_referent_pages_of_another_member_are_not_found(world) -> None:  # noqa: ANN001
+def test_referent_pages_of_another_member_are_not_found(world) -> None:
     client = login(world["users"]["referent_a"])
     assert client.get(f"/adherents/{world['a'].pk}/").status_code == 200
     for url in (
@@ -45,7 +45,7 @@ def test_referent_pages_of_another_member_are_not_found(world) -> None:  # noqa:
     assert "Commune A" in listing and "Commune B" not in listing
 
 
-def test_referent_cannot_amend_even_its_own_convention(world) -> None:  # noqa: ANN001
+def test_referent_cannot_amend_even_its_own_convention(world) -> None:
     with pytest.raises(PermissionDenied):
         services.convention_amend(
             actor=world["users"]["referent_a"],
@@ -58,7 +58,7 @@ def test_referent_cannot_amend_even_its_own_convention(world) -> None:  # noqa: 
     assert client.get(f"/conventions/{world['conv_a'].pk}/modifier/").status_code == 403
 
 
-def test_technician_cannot_amend_but_records_interventions(world) -> None:  # noqa: ANN001
+def test_technician_cannot_amend_but_records_interventions(world) -> None:
     tech = world["users"]["technicien"]
     with pytest.raises(PermissionDenied):
         services.convention_amend(
@@ -74,7 +74,7 @@ def test_technician_cannot_amend_but_records_interventions(world) -> None:  # no
     assert intervention.technician == tech
 
 
-def test_staff_of_one_operator_sees_nothing_of_another(world) -> None:  # noqa: ANN001
+def test_staff_of_one_operator_sees_nothing_of_another(world) -> None:
     gn_user = world["users"]["facturation_gn"]
     assert list(selectors.member_list(user=gn_user)) == [world["c"]]
     with pytest.raises(PermissionDenied):
@@ -84,7 +84,7 @@ def test_staff_of_one_operator_sees_nothing_of_another(world) -> None:  # noqa: 
     assert login(gn_user).get(f"/adherents/{world['a'].pk}/").status_code == 404
 
 
-def test_anonymous_visitor_is_sent_to_login(world) -> None:  # noqa: ANN001
+def test_anonymous_visitor_is_sent_to_login(world) -> None:
     response = Client().get(f"/adherents/{world['a'].pk}/")
     assert response.status_code == 302
     assert response["Location"].startswith("/connexion/")

@@ -63,7 +63,7 @@ def notice_deadline(signature: dt.date, today: dt.date, rules: ConventionRules) 
 
 
 def active_in_year(start: dt.date, end: dt.date | None, year: int) -> bool:
-    """Vrai si la période [start, end[ touche l'année civile : elle est alors due en entier (R21)."""
+    """Vrai si la période [start, end[ touche l'année civile : due en entier (R21)."""
     if start > dt.date(year, 12, 31):
         return False
     return end is None or end > dt.date(year, 1, 1)

@@ -61,7 +61,8 @@ class RevisionStep:
             den = f"{self.denominator} (ancienne série × coefficient de raccordement)"
         return (
             f"{self.year} : × {self.numerator} / {den} "
-            f"({month_fr(self.numerator_month)} / {month_fr(self.denominator_month)}) = {self.price}"
+            f"({month_fr(self.numerator_month)} / {month_fr(self.denominator_month)})"
+            f" = {self.price}"
         )
 
 

@@ -8,6 +8,9 @@ from decimal import Decimal
 
 from opsn.core.model import MEMBER_KIND_PARENTS
 
+_KINDS = {kind: frozenset((kind, *parents)) for kind, parents in MEMBER_KIND_PARENTS.items()}
+_KINDS.update({k: frozenset((k,)) for k in ("commune", "etablissement_public", "budget_annexe")})
+
 
 @dataclass(frozen=True)
 class Convention:
@@ -55,7 +58,7 @@ class Member:
 
     @property
     def kinds(self) -> frozenset[str]:
-        return frozenset((self.kind, *MEMBER_KIND_PARENTS.get(self.kind, ())))
+        return _KINDS.get(self.kind) or frozenset((self.kind,))
 
     def population(self, which: str) -> int | None:
         return self.population_totale if which == "totale" else self.population_municipale

@@ -23,6 +23,7 @@ from opsn.core.index import IndexTable, Revision
 from opsn.core.members import Member, Subscription
 from opsn.core.model import (
     PHASE_FR,
+    Axis,
     Catalogue,
     CellValue,
     Component,
@@ -39,8 +40,11 @@ from opsn.core.ranges import box_inside
 Status = Literal["montant", "sur_devis", "prix_manquant", "inclus"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Line:
+    """Une ligne due. Valeur figée par convention (non `frozen` : l'initialisation d'une
+    classe figée coûte deux fois plus cher, et on en crée des centaines de milliers)."""
+
     service: str
     service_label: str
     component: str
@@ -58,7 +62,36 @@ class Line:
     base_year: int | None
     revision: Revision | None
     billed_to: str
-    detail: str  # phrase d'explication (R25)
+    # De quoi rédiger l'explication (R25) à la demande : la phrase n'est construite que si
+    # on la lit (affichage, facture), pas pendant le calcul de masse.
+    service_ref: Service | None = None
+    component_ref: Component | None = None
+    phase: str = "toutes"
+    qty_note: str = ""
+    origin: str = ""
+    note: str | None = None
+
+    @property
+    def detail(self) -> str:
+        """Phrase d'explication en français : règle, strate, prix de base, révision, calcul."""
+        if self.note is not None or self.service_ref is None or self.component_ref is None:
+            return self.note or ""
+        return _explain(
+            self.service_ref,
+            self.component_ref,
+            self.phase,
+            self.quantity,
+            self.unit_price,
+            self.amount,
+            self.base_price,
+            self.base_year,
+            self.revision,
+            self.stratum,
+            self.status,
+            self.qty_note,
+            self.origin,
+            self.component_ref.price.text,
+        )
 
     @property
     def index_ratio(self) -> Decimal | None:
@@ -138,6 +171,7 @@ class Pricer:
         self.index = index
         self.year = year
         self._revisions: dict[tuple[Decimal, int, str], Revision] = {}
+        self._year_bounds = (dt.date(year, 1, 1), dt.date(year, 12, 31))
 
     # -- point d'entrée ------------------------------------------------------
     def quote(self, member: Member) -> MemberQuote:
@@ -156,10 +190,12 @@ class Pricer:
                     f"{_d(conv_end)} ({cat.convention.clause}) : dernière année facturée "
                     f"{dates.last_billed_year(conv_end)}."
                 )
+        # R21 : un abonnement actif un seul jour de l'année est dû pour l'année entière.
+        first_day, last_day = self._year_bounds
         active: list[Subscription] = []
         for sub in member.subscriptions:
             end = _min_date(sub.end, conv_end)
-            if dates.active_in_year(self.start_of(member, sub), end, year):
+            if self.start_of(member, sub) <= last_day and (end is None or end > first_day):
                 active.append(sub)
         entitlements, stratum = self.entitlements(member, active)
         lines: list[Line] = []
@@ -229,9 +265,9 @@ class Pricer:
             phase_now = "premiere_annee" if elapsed == 0 else "renouvellement"
         else:
             phase_now = "premiere_annee" if year == first else "annees_suivantes"
-        lines = []
+        lines: list[Line] = []
         for comp in service.components:
-            if not _phase_applies(comp.phase, phase_now):
+            if comp.phase != "toutes" and comp.phase != phase_now:
                 continue
             lines.extend(self.component_lines(member, sub, service, comp, entitlements, phase_now))
         return lines
@@ -364,42 +400,30 @@ class Pricer:
                 base_amount, base_year, comp.revisable and not origin, comp, service
             )
             amount = round_cents(unit_price * quantity)
-        vat = cat.vat_regimes[service.vat]
-        detail = _explain(
-            service,
-            comp,
-            phase_now,
+        # positionnel : c'est le chemin le plus chaud du calcul de masse (voir benchmarks/)
+        return Line(
+            service.code,
+            service.label,
+            comp.code,
+            comp.label + suffix if suffix else comp.label,
+            service.family,
+            status,
             quantity,
+            comp.unit,
             unit_price,
             amount,
+            cat.vat_regimes[service.vat],
+            comp.clause,
+            stratum,
             base_amount,
             base_year,
             revision,
-            stratum,
-            status,
+            billed_to,
+            service,
+            comp,
+            phase_now,
             qty_note,
             origin,
-            price.text,
-        )
-        return Line(
-            service=service.code,
-            service_label=service.label,
-            component=comp.code,
-            label=comp.label + suffix,
-            family=service.family,
-            status=status,
-            quantity=quantity,
-            unit=comp.unit,
-            unit_price=unit_price,
-            amount=amount,
-            vat=vat,
-            rule=comp.clause,
-            stratum=stratum,
-            base_price=base_amount,
-            base_year=base_year,
-            revision=revision,
-            billed_to=billed_to,
-            detail=detail,
         )
 
     # -- révision (R9–R11) ---------------------------------------------------
@@ -525,7 +549,7 @@ class Pricer:
                         base_year=None,
                         revision=None,
                         billed_to=member.name,
-                        detail=f"{_days(included)} imputé(s) sur la dotation « {a.label} » "
+                        note=f"{_days(included)} imputé(s) sur la dotation « {a.label} » "
                         f"({a.quantity} j tous les {a.period_years} an(s)) : inclus.",
                     )
                 )
@@ -629,7 +653,7 @@ def resolve_grid(grid: Grid, member: Member, catalogue: Catalogue) -> tuple[Cell
     return grid.cells[row][col], f"{row_label} × {col_label}"
 
 
-def _tier(axis, member: Member, grid: Grid, catalogue: Catalogue) -> tuple[int | None, str]:
+def _tier(axis: Axis, member: Member, grid: Grid, catalogue: Catalogue) -> tuple[int | None, str]:
     value, what = _axis_value(axis.dimension, member, grid, catalogue)
     for i, tier in enumerate(axis.tiers):
         if value < tier.bound or (tier.inclusive and value == tier.bound):
@@ -690,12 +714,6 @@ def _describe_member(member: Member, population: str) -> str:
 
 
 # -- explications (R25) ------------------------------------------------------
-
-
-def _phase_applies(component_phase: str, phase_now: str) -> bool:
-    if component_phase == "toutes":
-        return True
-    return component_phase == phase_now
 
 
 def _explain(

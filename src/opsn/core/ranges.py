@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 
 ZERO = Decimal(0)
 
@@ -151,7 +152,7 @@ def sample_points(boxes: list[Box], integer_dims: set[str]) -> list[dict[str, De
                         bounds.add(rng.high)
         ordered = sorted(bounds)
         points = set(ordered)
-        for lo, hi in zip(ordered, ordered[1:], strict=False):
+        for lo, hi in pairwise(ordered):
             if dim in integer_dims:
                 if hi - lo >= 2:
                     points.add(lo + 1)

@@ -49,7 +49,8 @@ class Reader:
                 hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
                 extra = f" ; vouliez-vous dire « {hint[0]} » ?" if hint else ""
                 self.fail(
-                    f"clé inconnue « {key} »{extra} (clés possibles : {', '.join(sorted(allowed))})",
+                    f"clé inconnue « {key} »{extra} "
+                    f"(clés possibles : {', '.join(sorted(allowed))})",
                     line=block.line_of(key),
                     key=_join(path, str(key)),
                 )

@@ -45,7 +45,7 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-def _make_constructors(error_cls: type[SourceError], file: str):
+def _make_constructors(error_cls: type[SourceError], file: str) -> tuple[Any, Any, Any]:
     def construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
         loader.flatten_mapping(node)
         result = YMap()

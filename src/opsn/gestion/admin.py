@@ -1,7 +1,10 @@
 """Administration Django, réservée aux administrateurs ; les modifications passent par
 les mêmes signaux d'audit que le reste de l'application."""
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from opsn.gestion import models as m
 
@@ -61,10 +64,10 @@ class MemberAdmin(admin.ModelAdmin):
 class AmendmentAdmin(admin.ModelAdmin):
     list_display = ("convention", "number", "effective_on", "created_by", "created_at")
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -73,13 +76,13 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ("at", "actor", "action", "object_type", "object_repr")
     list_filter = ("object_type", "action")
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

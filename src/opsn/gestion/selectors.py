@@ -141,7 +141,8 @@ def dashboard_deadlines(*, user: Any, today: dt.date, horizon_days: int = 120) -
                 Deadline(
                     deadline,
                     "preavis",
-                    f"Dernier jour pour dénoncer la convention {conv.reference} avant l'échéance du "
+                    f"Dernier jour pour dénoncer la convention {conv.reference} "
+                    "avant l'échéance du "
                     f"{anniversary:%d/%m/%Y}",
                     conv.member,
                 )

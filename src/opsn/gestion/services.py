@@ -16,6 +16,7 @@ from django.db import transaction
 
 from opsn.core.catalogue import catalogue_files, load_cached
 from opsn.core.index import load_index
+from opsn.core.model import Catalogue
 from opsn.gestion import bridge
 from opsn.gestion.audit import acting_as
 from opsn.gestion.models import (
@@ -105,7 +106,9 @@ class SubscriptionChange:
     subscription_id: int | None = None
 
 
-def _validate_quantities(catalogue, service_code: str, quantities: dict[str, Decimal]) -> None:
+def _validate_quantities(
+    catalogue: Catalogue, service_code: str, quantities: dict[str, Decimal]
+) -> None:
     service = catalogue.services.get(service_code)
     if service is None:
         raise ValidationError(f"Service « {service_code} » absent du catalogue {catalogue.ident}.")

@@ -9,12 +9,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from opsn.core.model import Catalogue
 from opsn.gestion import bridge, selectors, services
-from opsn.gestion.models import MemberKind, Operator, Role
+from opsn.gestion.models import Convention, MemberKind, Operator, Role
 from opsn.gestion.permissions import can, memberships
 
 
@@ -115,7 +116,7 @@ def convention_detail(request: HttpRequest, convention_id: int) -> HttpResponse:
     )
 
 
-def _subscription_rows(convention, catalogue) -> list[dict[str, Any]]:
+def _subscription_rows(convention: Convention, catalogue: Catalogue) -> list[dict[str, Any]]:
     rows = []
     for sub in convention.subscriptions.all():
         service = catalogue.services.get(sub.service_code)
@@ -194,7 +195,9 @@ def _decimal(text: str, label: str) -> Decimal:
     return value
 
 
-def _parse_edit(post, rows, catalogue):
+def _parse_edit(
+    post: QueryDict, rows: list[dict[str, Any]], catalogue: Catalogue
+) -> tuple[list[services.SubscriptionChange], dt.date, dt.date | None]:
     try:
         effective_on = dt.date.fromisoformat(post.get("date_effet", ""))
     except ValueError:
