@@ -29,12 +29,17 @@ def index_table(index: str = "syntec") -> IndexTable:
     """Table d'indice de la base (séries et raccordements : métadonnées livrées)."""
     shipped = load_index(index)
     values = [
-        IndexValue(v.month, v.value, v.series, v.source)
+        IndexValue(v.month, _plain(v.value), v.series, v.source)
         for v in m.IndexValue.objects.filter(index=index)
     ]
     return IndexTable(shipped.code, shipped.label, shipped.series, {}, shipped.links).with_values(
         values
     )
+
+
+def _plain(value: Decimal) -> Decimal:
+    """274.7000 (colonne à 4 décimales) → 274.7, pour des explications lisibles."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
 def _member_value(

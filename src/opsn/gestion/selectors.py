@@ -108,12 +108,24 @@ def convention_overview(convention: Convention, *, year: int, today: dt.date) ->
     return ConventionOverview(convention, quote, error, quotas, end, anniversary, deadline)
 
 
+DEADLINE_KINDS = {
+    "fin": "Fin de convention",
+    "preavis": "Préavis",
+    "certificat": "Certificat",
+    "indice": "Indice",
+}
+
+
 @dataclass(frozen=True)
 class Deadline:
     day: dt.date
     kind: str
     label: str
     member: Member | None
+
+    @property
+    def kind_label(self) -> str:
+        return DEADLINE_KINDS.get(self.kind, self.kind)
 
 
 def dashboard_deadlines(*, user: Any, today: dt.date, horizon_days: int = 120) -> list[Deadline]:

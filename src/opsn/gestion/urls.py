@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from opsn.gestion import views
+from opsn.gestion import views, views_billing
 
 urlpatterns = [
     path("connexion/", auth_views.LoginView.as_view(), name="connexion"),
@@ -15,4 +15,15 @@ urlpatterns = [
         views.convention_edit,
         name="convention-modifier",
     ),
+    path("facturation/", views_billing.billing_page, name="facturation"),
+    path("factures/", views_billing.invoice_list, name="factures"),
+    path("factures/titres.csv", views_billing.titres_export, name="titres"),
+    path("factures/archive.zip", views_billing.pdf_archive, name="archive"),
+    path("factures/<int:invoice_id>/", views_billing.invoice_detail, name="facture"),
+    path(
+        "factures/<int:invoice_id>/<str:kind>/",
+        views_billing.invoice_document,
+        name="facture-document",
+    ),
+    path("rapports/evolution/", views_billing.evolution_page, name="evolution"),
 ]

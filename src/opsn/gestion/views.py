@@ -36,7 +36,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return redirect("adherent", member_id=ms[0].member_id)
     today = _today()
     deadlines = selectors.dashboard_deadlines(user=request.user, today=today)
-    return render(request, "gestion/dashboard.html", {"echeances": deadlines, "today": today})
+    from opsn.gestion.views_billing import revenue_chart
+
+    chart = revenue_chart([m.operator_id for m in ms if m.role != Role.REFERENT])
+    return render(
+        request,
+        "gestion/dashboard.html",
+        {"echeances": deadlines, "today": today, "graphique": chart},
+    )
 
 
 @login_required

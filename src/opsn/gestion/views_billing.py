@@ -1,0 +1,234 @@
+"""Pages de facturation : campagne (simulation puis émission), factures, documents,
+titres de recettes, rapport d'évolution."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from opsn.gestion import billing, documents, evolution, exports
+from opsn.gestion.models import Invoice, InvoiceStatus, Operator, Role
+from opsn.gestion.permissions import can, memberships, require, visible_members
+
+
+def _staff_operators(request: HttpRequest, action: str = "voir") -> list[Operator]:
+    ops = [m.operator for m in memberships(request.user) if m.role != Role.REFERENT]
+    return [o for o in ops if can(request.user, action, operator=o)]
+
+
+def _pick(request: HttpRequest, operators: list[Operator]) -> Operator:
+    code = request.GET.get("operateur") or request.POST.get("operateur")
+    if not operators:
+        raise PermissionDenied("Réservé au personnel d'un opérateur.")
+    for op in operators:
+        if op.code == code:
+            return op
+    return operators[0]
+
+
+def _year(request: HttpRequest) -> int:
+    raw = request.GET.get("annee") or request.POST.get("annee") or ""
+    try:
+        return int(raw)
+    except ValueError:
+        return timezone.localdate().year
+
+
+@login_required
+def billing_page(request: HttpRequest) -> HttpResponse:
+    operators = _staff_operators(request, "facturer")
+    operator = _pick(request, operators)
+    year = _year(request)
+    if request.method == "POST":
+        try:
+            report = billing.billing_run(
+                actor=request.user, operator=operator, year=year, issued_on=timezone.localdate()
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{len(report.created)} facture(s) émise(s) pour {year}.")
+            return redirect(f"/factures/?operateur={operator.code}&annee={year}")
+    bills = billing.billing_preview(operator=operator, year=year)
+    return render(
+        request,
+        "gestion/billing.html",
+        {
+            "operateurs": operators,
+            "operateur": operator,
+            "annee": year,
+            "factures": bills,
+            "a_facturer": [b for b in bills if b.billable],
+            "bloques": [b for b in bills if b.blocking],
+        },
+    )
+
+
+@login_required
+def invoice_list(request: HttpRequest) -> HttpResponse:
+    year = _year(request)
+    invoices = (
+        Invoice.objects.filter(member__in=visible_members(request.user), year=year)
+        .exclude(status=InvoiceStatus.CANCELLED)
+        .select_related("member", "operator")
+        .order_by("operator__code", "sequence_number", "pk")
+    )
+    code = request.GET.get("operateur")
+    if code:
+        invoices = invoices.filter(operator__code=code)
+    operators = _staff_operators(request)
+    return render(
+        request,
+        "gestion/invoice_list.html",
+        {"factures": invoices, "annee": year, "operateur": code or "", "operateurs": operators},
+    )
+
+
+def _invoice(request: HttpRequest, invoice_id: int) -> Invoice:
+    invoice = (
+        Invoice.objects.filter(pk=invoice_id, member__in=visible_members(request.user))
+        .select_related("member", "operator", "credited_invoice", "catalogue")
+        .first()
+    )
+    if invoice is None:
+        raise Http404("Facture introuvable.")
+    return invoice
+
+
+@login_required
+def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    invoice = _invoice(request, invoice_id)
+    if request.method == "POST":
+        try:
+            credit = billing.invoice_credit(
+                actor=request.user,
+                invoice=invoice,
+                reason=request.POST.get("motif", ""),
+                issued_on=timezone.localdate(),
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Avoir {credit.number} émis.")
+            return redirect("facture", invoice_id=credit.pk)
+    return render(
+        request,
+        "gestion/invoice_detail.html",
+        {
+            "facture": invoice,
+            "lignes": invoice.lines.all(),
+            "avoirs": invoice.credit_notes.all(),
+            "peut_facturer": can(request.user, "facturer", operator=invoice.operator_id),
+        },
+    )
+
+
+def _download(data: bytes, name: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+def invoice_document(request: HttpRequest, invoice_id: int, kind: str) -> HttpResponse:
+    invoice = _invoice(request, invoice_id)
+    if invoice.status != InvoiceStatus.ISSUED:
+        raise Http404("Document disponible après émission.")
+    if kind == "pdf":
+        return _download(documents.invoice_pdf(invoice), f"{invoice.number}.pdf", "application/pdf")
+    if kind == "xml":
+        return _download(
+            invoice.xml.encode("utf-8"), f"{invoice.number}-factur-x.xml", "application/xml"
+        )
+    if kind == "etat":
+        return _download(
+            documents.statement_pdf(invoice), f"etat-{invoice.number}.pdf", "application/pdf"
+        )
+    raise Http404
+
+
+@login_required
+def titres_export(request: HttpRequest) -> HttpResponse:
+    operator = _pick(request, _staff_operators(request, "facturer"))
+    year = _year(request)
+    return _download(
+        exports.titres_csv(operator, year).encode("utf-8"),
+        f"titres-{operator.code}-{year}.csv",
+        "text/csv; charset=utf-8",
+    )
+
+
+@login_required
+def pdf_archive(request: HttpRequest) -> HttpResponse:
+    operator = _pick(request, _staff_operators(request, "facturer"))
+    year = _year(request)
+    require(request.user, "facturer", operator=operator)
+    folder = Path(tempfile.mkdtemp(prefix="opsn-pdf-"))
+    paths = exports.render_pdfs(operator, year, folder / "pdf", workers=1)
+    archive = exports.pdf_zip(paths, folder / f"factures-{operator.code}-{year}.zip")
+    return FileResponse(archive.open("rb"), as_attachment=True, filename=archive.name)
+
+
+@login_required
+def evolution_page(request: HttpRequest) -> HttpResponse:
+    operators = _staff_operators(request)
+    operator = _pick(request, operators)
+    year = _year(request)
+    rows = evolution.evolution_report(operator=operator, year=year)
+    if request.GET.get("format") == "csv":
+        return _download(
+            evolution.evolution_csv(rows).encode("utf-8"),
+            f"evolution-{operator.code}-{year}.csv",
+            "text/csv; charset=utf-8",
+        )
+    return render(
+        request,
+        "gestion/evolution.html",
+        {"lignes": rows, "annee": year, "operateur": operator, "operateurs": operators},
+    )
+
+
+def revenue_chart(operator_ids: list[int]) -> dict:
+    """Données du graphique du tableau de bord : barres SVG par année, empilées par famille."""
+    data = evolution.revenue_by_family(operator_ids=operator_ids)
+    years = sorted({y for per_year in data.values() for y in per_year})
+    if not years:
+        return {}
+    families = sorted(data)
+    palette = ["#0b4f8a", "#2e7d32", "#b35900", "#6a1b9a", "#00695c", "#8a1f11", "#455a64"]
+    totals = {y: sum(data[f].get(y, 0) for f in families) for y in years}
+    top = max(totals.values()) or 1
+    bars = []
+    for i, year in enumerate(years):
+        y0 = 200
+        segments = []
+        for j, family in enumerate(families):
+            value = data[family].get(year, 0)
+            height = float(value) / float(top) * 180
+            y0 -= height
+            segments.append(
+                {
+                    "y": round(y0, 1),
+                    "h": round(height, 1),
+                    "couleur": palette[j % len(palette)],
+                    "famille": family,
+                    "montant": value,
+                }
+            )
+        bars.append({"annee": year, "x": 60 + i * 90, "segments": segments, "total": totals[year]})
+    return {
+        "barres": bars,
+        "familles": [(f, palette[j % len(palette)]) for j, f in enumerate(families)],
+        "largeur": 100 + 90 * len(years),
+    }
+
+
+_ = dt

@@ -1,0 +1,93 @@
+"""Pages de facturation : simulation, émission, factures, documents, droits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+from django.test import Client
+
+from opsn.gestion.models import Invoice, InvoiceStatus
+
+
+def client_for(user) -> Client:  # noqa: ANN001
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def with_sirets(world) -> None:  # noqa: ANN001
+    for key in ("a", "b"):
+        world[key].siret = "21820001000019" if key == "a" else "21820002000017"
+        world[key].save()
+
+
+def test_billing_page_previews_then_issues(world) -> None:  # noqa: ANN001
+    with_sirets(world)
+    client = client_for(world["users"]["facturation"])
+    page = html.unescape(client.get("/facturation/?annee=2020").content.decode())
+    assert "2 adhérent(s) à facturer" in page and "979,54 €" in page
+    assert not Invoice.objects.exists()  # la simulation n'écrit rien
+    response = client.post("/facturation/", {"annee": "2020", "operateur": "cdg82"})
+    assert response.status_code == 302
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    year = dt.date.today().year
+    assert numbers == [f"{year}-000001", f"{year}-000002"]
+    listing = html.unescape(client.get(response["Location"]).content.decode())
+    assert "2 facture(s) émise(s) pour 2020." in listing and f"{year}-000002" in listing
+    again = client.post("/facturation/", {"annee": "2020", "operateur": "cdg82"})
+    assert again.status_code == 200 or Invoice.objects.count() == 2
+    assert Invoice.objects.count() == 2
+
+
+def test_blocked_member_is_reported_and_not_invoiced(world) -> None:  # noqa: ANN001
+    client = client_for(world["users"]["facturation"])  # pas de SIRET : bloqué
+    page = html.unescape(client.get("/facturation/?annee=2020").content.decode())
+    assert "SIRET du débiteur manquant" in page
+    client.post("/facturation/", {"annee": "2020", "operateur": "cdg82"})
+    assert not Invoice.objects.exists()
+
+
+def test_invoice_documents_and_credit_note(world) -> None:  # noqa: ANN001
+    with_sirets(world)
+    client = client_for(world["users"]["facturation"])
+    client.post("/facturation/", {"annee": "2020", "operateur": "cdg82"})
+    invoice = Invoice.objects.get(member=world["a"])
+    pdf = client.get(f"/factures/{invoice.pk}/pdf/")
+    assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    xml = client.get(f"/factures/{invoice.pk}/xml/")
+    assert b"urn:cen.eu:en16931:2017" in xml.content
+    csv = client.get("/factures/titres.csv?annee=2020&operateur=cdg82").content.decode()
+    assert csv.splitlines()[0].startswith("numero_piece;nature;date_emission")
+    assert invoice.number in csv
+    response = client.post(f"/factures/{invoice.pk}/", {"motif": "Erreur de quantité"})
+    credit = Invoice.objects.get(credited_invoice=invoice)
+    assert response.status_code == 302 and credit.status == InvoiceStatus.ISSUED
+    assert credit.total_ttc == -invoice.total_ttc
+
+
+def test_referent_sees_only_its_invoices_and_cannot_bill(world) -> None:  # noqa: ANN001
+    with_sirets(world)
+    client_for(world["users"]["facturation"]).post(
+        "/facturation/", {"annee": "2020", "operateur": "cdg82"}
+    )
+    referent = client_for(world["users"]["referent_a"])
+    listing = html.unescape(referent.get("/factures/?annee=2020").content.decode())
+    assert "Commune A" in listing and "Commune B" not in listing
+    other = Invoice.objects.get(member=world["b"])
+    assert referent.get(f"/factures/{other.pk}/").status_code == 404
+    assert referent.get(f"/factures/{other.pk}/pdf/").status_code == 404
+    assert referent.get("/facturation/?annee=2020").status_code == 403
+    technician = client_for(world["users"]["technicien"])
+    assert technician.post("/facturation/", {"annee": "2020"}).status_code == 403
+
+
+def test_evolution_page_explains_the_variation(world) -> None:  # noqa: ANN001
+    client = client_for(world["users"]["facturation"])
+    page = html.unescape(client.get("/rapports/evolution/?annee=2021").content.decode())
+    assert "révision d'indice" in page
+    csv = client.get("/rapports/evolution/?annee=2021&format=csv").content.decode()
+    assert csv.splitlines()[0] == (
+        "adherent;service;montant_annee_precedente;montant_annee;ecart;variation;causes"
+    )
+    assert "Commune B;Service RGPD – DPD mutualisé;770.00;450.16;-319.84" in csv
