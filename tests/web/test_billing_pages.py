@@ -10,19 +10,19 @@ from django.test import Client
 from opsn.gestion.models import Invoice, InvoiceStatus
 
 
-def client_for(user) -> Client:  # noqa: ANN001
+def client_for(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def with_sirets(world) -> None:  # noqa: ANN001
+def with_sirets(world) -> None:
     for key in ("a", "b"):
         world[key].siret = "21820001000019" if key == "a" else "21820002000017"
         world[key].save()
 
 
-def test_billing_page_previews_then_issues(world) -> None:  # noqa: ANN001
+def test_billing_page_previews_then_issues(world) -> None:
     with_sirets(world)
     client = client_for(world["users"]["facturation"])
     page = html.unescape(client.get("/facturation/?annee=2020").content.decode())
@@ -40,7 +40,7 @@ def test_billing_page_previews_then_issues(world) -> None:  # noqa: ANN001
     assert Invoice.objects.count() == 2
 
 
-def test_blocked_member_is_reported_and_not_invoiced(world) -> None:  # noqa: ANN001
+def test_blocked_member_is_reported_and_not_invoiced(world) -> None:
     client = client_for(world["users"]["facturation"])  # pas de SIRET : bloqué
     page = html.unescape(client.get("/facturation/?annee=2020").content.decode())
     assert "SIRET du débiteur manquant" in page
@@ -48,7 +48,7 @@ def test_blocked_member_is_reported_and_not_invoiced(world) -> None:  # noqa: AN
     assert not Invoice.objects.exists()
 
 
-def test_invoice_documents_and_credit_note(world) -> None:  # noqa: ANN001
+def test_invoice_documents_and_credit_note(world) -> None:
     with_sirets(world)
     client = client_for(world["users"]["facturation"])
     client.post("/facturation/", {"annee": "2020", "operateur": "cdg82"})
@@ -66,7 +66,7 @@ def test_invoice_documents_and_credit_note(world) -> None:  # noqa: ANN001
     assert credit.total_ttc == -invoice.total_ttc
 
 
-def test_referent_sees_only_its_invoices_and_cannot_bill(world) -> None:  # noqa: ANN001
+def test_referent_sees_only_its_invoices_and_cannot_bill(world) -> None:
     with_sirets(world)
     client_for(world["users"]["facturation"]).post(
         "/facturation/", {"annee": "2020", "operateur": "cdg82"}
@@ -82,7 +82,7 @@ def test_referent_sees_only_its_invoices_and_cannot_bill(world) -> None:  # noqa
     assert technician.post("/facturation/", {"annee": "2020"}).status_code == 403
 
 
-def test_evolution_page_explains_the_variation(world) -> None:  # noqa: ANN001
+def test_evolution_page_explains_the_variation(world) -> None:
     client = client_for(world["users"]["facturation"])
     page = html.unescape(client.get("/rapports/evolution/?annee=2021").content.decode())
     assert "révision d'indice" in page
