@@ -91,7 +91,7 @@ def print_simulation(ident: str, year: int, quotes: list[MemberQuote], data: dic
         if m.population_totale is not None:
             head += f", population totale {m.population_totale}"
             if m.population_source:
-                head += f" [{m.population_source}]"
+                head += f" – {m.population_source}"
         if m.agents is not None:
             head += f", {m.agents} agents"
         console.print(head + ")", highlight=False)

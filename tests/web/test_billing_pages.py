@@ -91,3 +91,49 @@ def test_evolution_page_explains_the_variation(world) -> None:
         "adherent;service;montant_annee_precedente;montant_annee;ecart;variation;causes"
     )
     assert "Commune B;Service RGPD – DPD mutualisé;770.00;450.16;-319.84" in csv
+
+
+def test_technician_records_an_intervention_billed_at_the_day_rate(world) -> None:
+    client = client_for(world["users"]["technicien"])
+    response = client.post(
+        f"/adherents/{world['a'].pk}/intervention/",
+        {"date": "2020-05-04", "jours": "0,5", "objet": "Dépannage"},
+    )
+    assert response.status_code == 302
+    intervention = world["a"].interventions.get()
+    assert intervention.technician == world["users"]["technicien"]
+    from opsn.gestion import bridge
+
+    lines = bridge.quote(world["conv_a"], 2020).lines
+    (line,) = [x for x in lines if x.service == "intervention_hors_convention"]
+    assert str(line.amount) == "125.00"  # ½ journée à 250 € (2020)
+    bad = client.post(
+        f"/adherents/{world['a'].pk}/intervention/",
+        {"date": "2020-05-04", "jours": "0,3", "objet": "x"},
+        follow=True,
+    )
+    assert "demi-journées" in html.unescape(bad.content.decode())
+    referent = client_for(world["users"]["referent_a"])
+    referent.post(
+        f"/adherents/{world['a'].pk}/intervention/",
+        {"date": "2020-05-04", "jours": "1", "objet": "x"},
+    )
+    assert world["a"].interventions.count() == 1
+
+
+def test_billing_officer_enters_a_missing_index_month(world) -> None:
+    client = client_for(world["users"]["facturation"])
+    response = client.post(
+        "/indices/", {"mois": "2022-11", "valeur": "283,3", "serie": "revisee", "source": "Syntec"}
+    )
+    assert response.status_code == 302
+    page = html.unescape(client.get("/indices/").content.decode())
+    assert "2022-11" in page and "283,3" in page
+    bad = client.post("/indices/", {"mois": "2022-13", "valeur": "1"}, follow=True)
+    assert "AAAA-MM attendu" in html.unescape(bad.content.decode())
+    assert (
+        client_for(world["users"]["technicien"])
+        .post("/indices/", {"mois": "2023-11", "valeur": "1"})
+        .status_code
+        == 403
+    )

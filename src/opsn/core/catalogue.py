@@ -263,11 +263,27 @@ class _CatalogueParser:
             {"duree_mois", "reconduction_tacite", "preavis_mois", "prorata", "clause"},
             "convention",
         )
+        if r.get(block, "prorata", "booleen", "convention"):
+            r.fail(
+                "le prorata temporis n'est pas pris en charge : une année commencée est due en "
+                "entier (R21) ; écrivez « prorata: false »",
+                line=block.line_of("prorata"),
+                key="convention.prorata",
+            )
+        duration = r.get(block, "duree_mois", "entier", "convention")
+        notice = r.get(block, "preavis_mois", "entier", "convention")
+        if duration < 1 or notice < 0 or notice >= duration:
+            r.fail(
+                f"durée ({duration} mois) et préavis ({notice} mois) incohérents : il faut "
+                "durée ≥ 1 et 0 ≤ préavis < durée",
+                line=block.line,
+                key="convention",
+            )
         return ConventionRules(
-            r.get(block, "duree_mois", "entier", "convention"),
+            duration,
             r.get(block, "reconduction_tacite", "booleen", "convention"),
-            r.get(block, "preavis_mois", "entier", "convention"),
-            r.get(block, "prorata", "booleen", "convention"),
+            notice,
+            False,
             r.get(block, "clause", "texte", "convention"),
         )
 

@@ -318,6 +318,10 @@ class Pricer:
             )
         if quantity == 0:
             return []
+        if quantity < 0:
+            raise PricingError(
+                f"{member.name} : quantité négative ({quantity}) pour « {service.label} »."
+            )
         billed_to = member.name
         return [
             self.make_line(

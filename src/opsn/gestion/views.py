@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -251,3 +252,85 @@ def _parse_edit(
         }
         changes.append(services.SubscriptionChange("ajout", new_service, quantities))
     return changes, effective_on, notice
+
+
+@login_required
+def member_record(request: HttpRequest, member_id: int, what: str) -> HttpResponse:
+    """Saisie d'une intervention (technicien) ou d'un relevé d'usage depuis la fiche."""
+    member = selectors.member_get(user=request.user, member_id=member_id)
+    if request.method != "POST":
+        return redirect("adherent", member_id=member.pk)
+    try:
+        if what == "intervention":
+            services.intervention_record(
+                actor=request.user,
+                member=member,
+                day=_date_field(request.POST.get("date", ""), "Date"),
+                days=_decimal(request.POST.get("jours", ""), "Durée"),
+                label=request.POST.get("objet", "").strip() or "Intervention",
+                allowance=request.POST.get("dotation", "").strip(),
+            )
+            messages.success(request, "Intervention enregistrée.")
+        elif what == "usage":
+            services.usage_record(
+                actor=request.user,
+                member=member,
+                year=int(request.POST.get("annee") or _today().year),
+                counter=request.POST.get("compteur", "").strip(),
+                quantity=_decimal(request.POST.get("quantite", ""), "Quantité"),
+            )
+            messages.success(request, "Relevé d'usage enregistré.")
+        else:
+            raise PermissionDenied
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except ValueError:
+        messages.error(request, "Année invalide.")
+    return redirect("adherent", member_id=member.pk)
+
+
+def _date_field(text: str, label: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{label} : une date AAAA-MM-JJ est attendue.") from None
+
+
+@login_required
+def index_values(request: HttpRequest) -> HttpResponse:
+    """Valeurs SYNTEC : consultation et saisie d'un nouveau mois (chargé de facturation)."""
+    from opsn.gestion.models import IndexValue
+
+    operators = [
+        m.operator
+        for m in memberships(request.user)
+        if can(request.user, "gerer_indices", operator=m.operator)
+    ]
+    if request.method == "POST":
+        if not operators:
+            raise PermissionDenied("Votre rôle ne permet pas de saisir des indices.")
+        try:
+            month = request.POST.get("mois", "").strip()
+            if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+                raise ValidationError("Mois : AAAA-MM attendu (par exemple 2022-11).")
+            services.index_value_set(
+                actor=request.user,
+                operator=operators[0],
+                month=month,
+                value=_decimal(request.POST.get("valeur", ""), "Valeur"),
+                series=request.POST.get("serie", "revisee"),
+                source=request.POST.get("source", "").strip() or "saisie",
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Indice SYNTEC de {month} enregistré.")
+            return redirect("indices")
+    return render(
+        request,
+        "gestion/indices.html",
+        {
+            "valeurs": IndexValue.objects.order_by("-month", "series"),
+            "peut_saisir": bool(operators),
+        },
+    )
