@@ -88,3 +88,30 @@ def test_anonymous_visitor_is_sent_to_login(world) -> None:
     response = Client().get(f"/adherents/{world['a'].pk}/")
     assert response.status_code == 302
     assert response["Location"].startswith("/connexion/")
+
+
+def test_referent_asks_for_a_change_and_staff_sees_it(world) -> None:
+    import html
+
+    referent = login(world["users"]["referent_a"])
+    response = referent.post(
+        f"/adherents/{world['a'].pk}/demande/",
+        {"message": "Ajouter deux postes de niveau 2", "convention": world["conv_a"].pk},
+    )
+    assert response.status_code == 302
+    assert world["a"].requests.get().author == world["users"]["referent_a"]
+    assert (
+        referent.post(f"/adherents/{world['b'].pk}/demande/", {"message": "x"}).status_code == 404
+    )
+    staff = login(world["users"]["facturation"])
+    board = html.unescape(staff.get("/").content.decode())
+    assert "Demande du référent : Ajouter deux postes de niveau 2" in board
+    item = world["a"].requests.get()
+    staff.post(f"/adherents/{world['a'].pk}/demande/", {"cloturer": item.pk})
+    item.refresh_from_db()
+    assert item.handled_by == world["users"]["facturation"]
+    referent.post(f"/adherents/{world['a'].pk}/demande/", {"message": "Autre"})
+    other = world["a"].requests.filter(handled_at__isnull=True).get()
+    referent.post(f"/adherents/{world['a'].pk}/demande/", {"cloturer": other.pk})
+    other.refresh_from_db()
+    assert other.handled_at is None  # un référent ne clôt pas une demande

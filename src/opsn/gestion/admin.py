@@ -89,3 +89,4 @@ class AuditEntryAdmin(admin.ModelAdmin):
 admin.site.register(m.UsageRecord)
 admin.site.register(m.Intervention)
 admin.site.register(m.Certificate)
+admin.site.register(m.ChangeRequest)

@@ -652,3 +652,41 @@ class InvoiceLine(models.Model):
         if Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists():
             raise ImmutableInvoiceError("Les lignes d'une facture émise ne se modifient pas.")
         super().save(*args, **kwargs)
+
+
+class ChangeRequest(models.Model):
+    """Demande de modification adressée par le référent d'un adhérent (portail)."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="requests", verbose_name="adhérent"
+    )
+    convention = models.ForeignKey(
+        Convention,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="requests",
+        verbose_name="convention",
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="demandeur",
+    )
+    created_at = models.DateTimeField("déposée le", auto_now_add=True)
+    message = models.TextField("demande")
+    handled_at = models.DateTimeField("traitée le", null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="traitée par",
+    )
+
+    class Meta:
+        verbose_name = "demande de modification"
+        verbose_name_plural = "demandes de modification"
+        ordering = ["-created_at"]

@@ -113,6 +113,7 @@ DEADLINE_KINDS = {
     "preavis": "Préavis",
     "certificat": "Certificat",
     "indice": "Indice",
+    "demande": "Demande à traiter",
 }
 
 
@@ -168,6 +169,19 @@ def dashboard_deadlines(*, user: Any, today: dt.date, horizon_days: int = 120) -
                 "certificat",
                 f"Certificat {cert.kind} de {cert.holder} expire",
                 cert.member,
+            )
+        )
+    from opsn.gestion.models import ChangeRequest
+
+    for item in ChangeRequest.objects.filter(
+        member__in=members, handled_at__isnull=True
+    ).select_related("member"):
+        result.append(
+            Deadline(
+                item.created_at.date(),
+                "demande",
+                f"Demande du référent : {item.message[:120]}",
+                item.member,
             )
         )
     needed = f"{today.year}-11"

@@ -22,6 +22,7 @@ from opsn.gestion.audit import acting_as
 from opsn.gestion.models import (
     Amendment,
     CatalogueVersion,
+    ChangeRequest,
     Convention,
     IndexValue,
     Intervention,
@@ -298,3 +299,22 @@ def intervention_record(
         return Intervention.objects.create(
             member=member, day=day, days=days, label=label, allowance=allowance, technician=actor
         )
+
+
+def change_request_submit(
+    *, actor: Any, member: Member, message: str, convention: Convention | None = None
+) -> ChangeRequest:
+    """Le référent (ou le personnel) dépose une demande de modification de la convention."""
+    require(actor, "voir", operator=member.operator, member=member)
+    if not message.strip():
+        raise ValidationError("Décrivez la modification demandée.")
+    return ChangeRequest.objects.create(
+        member=member, convention=convention, author=actor, message=message.strip()
+    )
+
+
+def change_request_close(*, actor: Any, request: ChangeRequest, now: dt.datetime) -> ChangeRequest:
+    require(actor, "modifier_conventions", operator=request.member.operator)
+    request.handled_at, request.handled_by = now, actor
+    request.save(update_fields=["handled_at", "handled_by"])
+    return request

@@ -15,6 +15,7 @@ urlpatterns = [
         views.convention_edit,
         name="convention-modifier",
     ),
+    path("adherents/<int:member_id>/demande/", views.change_request, name="adherent-demande"),
     path("adherents/<int:member_id>/<str:what>/", views.member_record, name="adherent-saisie"),
     path("indices/", views.index_values, name="indices"),
     path("facturation/", views_billing.billing_page, name="facturation"),

@@ -90,6 +90,7 @@ def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
             "usages": member.usage_records.order_by("-year", "counter"),
             "rattaches": member.attached.all(),
             "audit": selectors.audit_for(member)[:30],
+            "demandes": member.requests.select_related("author", "handled_by")[:20],
             "today": today,
             "peut_modifier": can(
                 request.user, "modifier_conventions", operator=member.operator_id, member=member
@@ -334,3 +335,31 @@ def index_values(request: HttpRequest) -> HttpResponse:
             "peut_saisir": bool(operators),
         },
     )
+
+
+@login_required
+def change_request(request: HttpRequest, member_id: int) -> HttpResponse:
+    """Dépôt (référent) ou clôture (personnel) d'une demande de modification."""
+    from opsn.gestion.models import ChangeRequest
+
+    member = selectors.member_get(user=request.user, member_id=member_id)
+    if request.method == "POST":
+        try:
+            if request.POST.get("cloturer"):
+                item = ChangeRequest.objects.get(pk=request.POST["cloturer"], member=member)
+                services.change_request_close(actor=request.user, request=item, now=timezone.now())
+                messages.success(request, "Demande marquée comme traitée.")
+            else:
+                convention = member.conventions.filter(
+                    pk=request.POST.get("convention") or 0
+                ).first()
+                services.change_request_submit(
+                    actor=request.user,
+                    member=member,
+                    convention=convention,
+                    message=request.POST.get("message", ""),
+                )
+                messages.success(request, "Demande transmise à l'opérateur.")
+        except (ValidationError, ChangeRequest.DoesNotExist) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", ["Demande inconnue."])))
+    return redirect("adherent", member_id=member.pk)
