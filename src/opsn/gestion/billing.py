@@ -338,12 +338,13 @@ def invoice_credit(*, actor: Any, invoice: Invoice, reason: str, issued_on: dt.d
     require(actor, "facturer", operator=invoice.operator)
     if invoice.status != InvoiceStatus.ISSUED or invoice.kind != InvoiceKind.INVOICE:
         raise ValidationError("Un avoir corrige une facture émise.")
-    if invoice.credit_notes.filter(status=InvoiceStatus.ISSUED).exists():
-        raise ValidationError(f"La facture {invoice.number} a déjà un avoir total.")
     if not reason.strip():
         raise ValidationError("Le motif de l'avoir est obligatoire.")
     with acting_as(actor), transaction.atomic():
         seq = _lock_sequence(invoice.operator, str(issued_on.year))
+        # vérifié sous le verrou : deux avoirs simultanés sur la même facture sont impossibles
+        if invoice.credit_notes.filter(status=InvoiceStatus.ISSUED).exists():
+            raise ValidationError(f"La facture {invoice.number} a déjà un avoir total.")
         credit = Invoice.objects.create(
             operator=invoice.operator,
             member=invoice.member,

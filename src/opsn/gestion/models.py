@@ -589,7 +589,10 @@ class Invoice(models.Model):
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
-        if self.status == InvoiceStatus.ISSUED:
+        # l'état en base fait foi : une copie en mémoire d'un ancien brouillon ne suffit pas
+        if self.status == InvoiceStatus.ISSUED or Invoice.objects.filter(
+            pk=self.pk, status=InvoiceStatus.ISSUED
+        ).exists():
             raise ImmutableInvoiceError("Une facture émise ne se supprime pas.")
         return super().delete(*args, **kwargs)
 
@@ -652,6 +655,11 @@ class InvoiceLine(models.Model):
         if Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists():
             raise ImmutableInvoiceError("Les lignes d'une facture émise ne se modifient pas.")
         super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        if Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists():
+            raise ImmutableInvoiceError("Les lignes d'une facture émise ne se suppriment pas.")
+        return super().delete(*args, **kwargs)
 
 
 class ChangeRequest(models.Model):
