@@ -590,9 +590,10 @@ class Invoice(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         # l'état en base fait foi : une copie en mémoire d'un ancien brouillon ne suffit pas
-        if self.status == InvoiceStatus.ISSUED or Invoice.objects.filter(
-            pk=self.pk, status=InvoiceStatus.ISSUED
-        ).exists():
+        if (
+            self.status == InvoiceStatus.ISSUED
+            or Invoice.objects.filter(pk=self.pk, status=InvoiceStatus.ISSUED).exists()
+        ):
             raise ImmutableInvoiceError("Une facture émise ne se supprime pas.")
         return super().delete(*args, **kwargs)
 
