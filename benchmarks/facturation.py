@@ -1,0 +1,870 @@
+"""Banc d'essai de la campagne annuelle de facturation à l'échelle nationale.
+
+Exigence : toutes les communes du référentiel, tous les EPCI, 20 000 établissements
+synthétiques, 5 à 10 abonnements chacun, sur SQLite et sur PostgreSQL ; secondes de la
+simulation (dry run), de --apply (factures tarifées et numérotées), factures par seconde
+pour le rendu des PDF, pics de mémoire. Cibles : la campagne tarifée et numérotée en moins
+de 120 s sous SQLite sur la machine à 2 cœurs ; au moins 10 PDF par seconde sur 2 cœurs.
+
+Usage :
+    python3 -m uv run python benchmarks/facturation.py [--base sqlite|postgres|les-deux]
+        [--echelle 1.0] [--pdf 200] [--processus 2] [--graine 2021] [--dossier DOSSIER]
+
+Déroulé, pour chaque base, dans des sous-processus neufs (les réglages Django lisent
+OPSN_DONNEES ou DATABASE_URL à l'import) :
+1. chargement (hors cibles, processus « charger ») : migrations, catalogues et indices
+   livrés, puis en bulk_create dans une transaction :
+   - chaque commune du référentiel est un adhérent du CDG82 (catalogue 2020), avec une
+     convention et 5 à 10 abonnements tirés parmi les services du catalogue (exclusivités
+     et prérequis respectés ; devis et bons de commande saisis) ; quelques interventions
+     au tarif journalier ;
+   - chaque EPCI est un adhérent de Gironde Numérique (catalogue 2021) avec ses communes
+     rattachées (adhérents sans convention, `parent` = l'EPCI) : adhésion mutualisée
+     (relevé `donnees_go` ≤ 3 500 Go), participation individuelle, et des prestations hors
+     mutualisation (TVA 20 %) ;
+   - 20 000 établissements synthétiques (syndicats, CCAS, établissements publics, budgets
+     annexes, avec agents, population desservie et budget), moitié CDG82, moitié Gironde
+     Numérique (un tiers de ces derniers rattachés à un EPCI) ;
+   - les relevés d'usage des compteurs des services souscrits (année facturée).
+   Le CDG47 n'a pas d'adhérent : ses forfaits n'ont pas de prix (R15), tout y serait bloqué.
+   Tirage déterministe (`random.Random(graine)`).
+2. simulation : `billing_preview` pour chaque opérateur (processus « mesurer ») ;
+3. --apply : `billing_run` (tarification, création, numérotation et XML CII de chaque
+   facture, une transaction par opérateur) ;
+4. PDF : un échantillon de N factures émises, réparties sur toute la séquence, rendu par
+   le même mécanisme que `exports.render_pdfs` (pool « spawn » de `pdf_worker.init`,
+   lots de `pdf_worker.render_batch`, même taille de lot) : `render_pdfs` n'accepte pas
+   de sous-ensemble et rendrait toutes les factures de l'année ; le temps compte le
+   démarrage des processus. Puis, pour comparaison, quelques PDF sur un seul processus ;
+5. mémoire : pic de mémoire résidente de chaque phase (VmHWM remis à zéro entre les
+   phases par /proc/self/clear_refs), `ru_maxrss` du processus et des enfants (rendu PDF).
+
+Le nombre de requêtes SQL de chaque phase est compté (`connection.execute_wrapper`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+YEAR = 2021
+ISSUED_ON = dt.date(2022, 1, 17)
+ETABLISSEMENTS = 20_000
+TARGET_APPLY_SECONDS = 120.0  # campagne tarifée et numérotée, SQLite, 2 cœurs
+TARGET_PDF_RATE = 10.0  # PDF par seconde, 2 processus
+ROOT = Path(__file__).resolve().parent.parent
+PG_SCRIPT = ROOT / "scripts" / "ci" / "postgres.sh"
+
+ETAB_KINDS = ("syndicat", "ccas", "etablissement_public", "budget_annexe")
+
+# Services tirés pour chaque public (les services obligatoires sont ajoutés d'abord).
+CDG82_SERVICES = (
+    "assistance_srb",
+    "assistance_metiers",
+    "dematerialisation",
+    "module_parapheur",
+    "module_convocation",
+    "rgpd_dpd",
+    "pack_decouverte",
+    "pack_confort",
+    "pack_expert",
+    "nom_domaine_supplementaire",
+    "adresse_mel_5go",
+    "supplement_mel_10go",
+    "certificat_electronique",
+)
+GN_EPCI_MANDATORY = ("adhesion_mutualisee", "participation_individuelle")
+GN_EPCI_SERVICES = (
+    "informaticien_1j_mois",
+    "informaticien_1j_semaine",
+    "rgpd_conformite",
+    "nas_50go",
+    "nas_100go",
+    "nas_200go",
+    "demat_etat",
+    "outil_collaboratif",
+    "outil_conges",
+    "identite_numerique",
+    "certificat_rgs",
+    "opendemande",  # CC et CA seulement (classes Opendemande)
+    "opendemande_teleformation",
+    "opendemande_ldap",
+    "alerte_sms",
+    "amoa_analyse_offres",
+    "numerisation_etat_civil",
+)
+GN_ETAB_SERVICES = (
+    "informaticien_1j_mois",
+    "rgpd_conformite",
+    "nas_50go",
+    "nas_100go",
+    "nas_200go",
+    "demat_etat",
+    "outil_collaboratif",
+    "outil_conges",
+    "identite_numerique",
+    "certificat_rgs",
+    "alerte_sms",
+    "amoa_analyse_offres",
+)
+# Montants saisis (devis acceptés, bons de commande) : le cœur ne les prend que pour une
+# composante sans prix imprimé (sur devis au-delà des grilles, bon de commande).
+ENTERED_AMOUNTS = {
+    "rgpd_dpd": {"mise_en_place": "2600.00", "accompagnement": "1650.00"},
+    "adhesion_mutualisee": {"adhesion": "61500.00"},
+    "participation_individuelle": {"participation": "32000.00"},
+}
+QUANTITY_RANGES = {
+    "postes_n1": (1, 8),
+    "postes_n2": (1, 8),
+    "postes_n3": (1, 4),
+    "utilisateurs": (1, 6),
+    "noms": (1, 3),
+    "adresses": (1, 10),
+    "comptes": (1, 10),
+    "certificats": (1, 3),
+    "offres": (1, 4),
+    "communes_supplementaires": (1, 10),
+    "jours": (1, 3),
+    "agents_police": (1, 9),
+}
+USAGE_RANGES = {
+    "donnees_go": (50, 3500),  # au-delà : sur devis (R5)
+    "sms": (100, 8000),
+    "actes_site": (0, 3000),
+    "actes_mairie": (50, 1500),
+    "identite_tranches_10go": (0, 4),
+}
+
+
+# -- mesures -------------------------------------------------------------------------
+
+
+def rss_peak_mb() -> float:
+    """Pic de mémoire résidente depuis la dernière remise à zéro (VmHWM), sinon ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return maxrss_mb(resource.RUSAGE_SELF)
+
+
+def reset_peak() -> None:
+    """Remet le pic de mémoire résidente du processus au niveau actuel (Linux)."""
+    with suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+
+
+def hwm_mb(pid: int) -> float:
+    """Pic de mémoire résidente d'un processus vivant (VmHWM), 0 s'il est illisible."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def maxrss_mb(who: int) -> float:
+    scale = 1 if sys.platform == "darwin" else 1024  # octets sous macOS, Kio sous Linux
+    return resource.getrusage(who).ru_maxrss * scale / (1024 * 1024)
+
+
+class Phase:
+    """Durée, requêtes SQL et pic de mémoire d'une phase."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seconds = 0.0
+        self.queries = 0
+        self.peak_mb = 0.0
+
+    @contextmanager
+    def run(self) -> Iterator[Phase]:
+        from django.db import connection
+
+        def count(execute: Callable, sql: str, params: Any, many: bool, context: Any) -> Any:
+            self.queries += 1
+            return execute(sql, params, many, context)
+
+        reset_peak()
+        t0 = time.perf_counter()
+        with connection.execute_wrapper(count):
+            yield self
+        self.seconds += time.perf_counter() - t0
+        self.peak_mb = max(self.peak_mb, rss_peak_mb())
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# -- chargement ----------------------------------------------------------------------
+
+
+class Chooser:
+    """Tire 5 à 10 services d'un catalogue en respectant exclusivités et prérequis, et
+    fabrique les abonnements (quantités, montants saisis) et les relevés d'usage."""
+
+    def __init__(self, catalogue: Any, rng: random.Random) -> None:
+        self.catalogue = catalogue
+        self.rng = rng
+        self.usage: dict[str, tuple[str, ...]] = {}
+        for code, service in catalogue.services.items():
+            counters = set()
+            for comp in service.components:
+                if comp.quantity.kind in ("usage", "depassement") and comp.quantity.name:
+                    counters.add(comp.quantity.name)
+                if comp.price.kind == "grille":
+                    grid = catalogue.grids[comp.price.table]
+                    for axis in (grid.columns, grid.rows):
+                        if axis is not None and axis.dimension.startswith("usage."):
+                            counters.add(axis.dimension.removeprefix("usage."))
+            self.usage[code] = tuple(sorted(counters))
+
+    def choose(self, mandatory: tuple[str, ...], pool: tuple[str, ...]) -> list[str]:
+        services = self.catalogue.services
+        wanted = self.rng.randint(5, 10)
+        chosen = list(mandatory)
+        codes = set(chosen)
+        groups = {services[c].exclusive_group for c in chosen} - {None}
+        candidates = [c for c in pool if c not in codes]
+        self.rng.shuffle(candidates)
+        for code in candidates:
+            if len(chosen) >= wanted:
+                break
+            if code in codes:
+                continue
+            batch = [code]
+            for prereq in services[code].prerequisites:
+                if prereq.services and not codes & set(prereq.services):
+                    batch.append(prereq.services[0])
+            batch_groups = [g for g in (services[c].exclusive_group for c in batch) if g]
+            if len(chosen) + len(batch) > wanted or any(g in groups for g in batch_groups):
+                continue
+            if len(set(batch_groups)) != len(batch_groups):
+                continue
+            chosen.extend(batch)
+            codes.update(batch)
+            groups.update(batch_groups)
+        return chosen
+
+    def quantities(self, code: str) -> dict[str, str]:
+        return {
+            q.code: str(self.rng.randint(*QUANTITY_RANGES.get(q.code, (1, 5))))
+            for q in self.catalogue.services[code].quantities
+        }
+
+    def amounts(self, code: str) -> dict[str, str]:
+        if code == "certificat_electronique":  # bon de commande (001 art. 3.1)
+            return {"fourniture": f"{self.rng.randint(4500, 9000) / 100:.2f}"}
+        return dict(ENTERED_AMOUNTS.get(code, {}))
+
+    def counters(self, codes: list[str]) -> dict[str, Decimal]:
+        usage = {}
+        for code in codes:
+            for counter in self.usage[code]:
+                usage[counter] = Decimal(self.rng.randint(*USAGE_RANGES.get(counter, (0, 1000))))
+        return usage
+
+
+def random_day(rng: random.Random, first_year: int, last_year: int) -> dt.date:
+    return dt.date(rng.randint(first_year, last_year), rng.randint(1, 12), rng.randint(1, 28))
+
+
+def load_data(scale: float, seed: int) -> dict[str, Any]:
+    from django.db import transaction
+
+    from opsn.gestion import bridge
+    from opsn.gestion.models import (
+        CatalogueVersion,
+        Convention,
+        Intervention,
+        Member,
+        Operator,
+        Subscription,
+        UsageRecord,
+    )
+    from opsn.referentiel import Referentiel
+    from opsn.referentiel.resolve import NATURES
+
+    rng = random.Random(seed)
+    ref = Referentiel.charger()
+    communes = sorted(ref.communes(), key=lambda c: c.insee)
+    epcis = sorted(ref.epcis(), key=lambda e: e.siren)
+    n_etab = ETABLISSEMENTS
+    if scale < 1:
+        communes = sorted(rng.sample(communes, max(1, round(len(communes) * scale))), key=str)
+        epcis = sorted(rng.sample(epcis, max(1, round(len(epcis) * scale))), key=str)
+        n_etab = max(2, round(ETABLISSEMENTS * scale))
+    by_insee = {c.insee: c for c in ref.communes()}
+
+    cdg82 = Operator.objects.get(code="cdg82")
+    gn = Operator.objects.get(code="gironde-numerique")
+    cat82 = CatalogueVersion.objects.get(operator=cdg82, version="2020")
+    catgn = CatalogueVersion.objects.get(operator=gn, version="2021")
+    choose82 = Chooser(bridge.catalogue_of(cat82), rng)
+    choosegn = Chooser(bridge.catalogue_of(catgn), rng)
+
+    def census(entity: Any) -> str:
+        return f"INSEE, recensement {entity.annee_population}, référentiel {entity.millesime}"
+
+    def commune_member(operator: Any, c: Any, parent: Any = None) -> Any:
+        pop = c.population_totale
+        return Member(
+            operator=operator,
+            kind="commune",
+            name=c.nom,
+            insee=c.insee,
+            siren=c.siren or "",
+            siret=f"{c.siren}00017" if c.siren else "",
+            population_totale=pop,
+            population_municipale=c.population_municipale,
+            population_source=census(c),
+            agents=max(1, (pop or 0) // 120),
+            budget_keur=Decimal(max(50, pop or 0)),
+            address=f"Mairie, {c.codes_postaux[0] if c.codes_postaux else ''} {c.nom}",
+            parent=parent,
+        )
+
+    serial = 0
+
+    def etab_member(operator: Any, parent: Any = None) -> Any:
+        nonlocal serial
+        serial += 1
+        kind = rng.choice(ETAB_KINDS)
+        siren = f"9{serial:08d}"
+        pop = max(100, int(rng.lognormvariate(7.5, 1.2)))
+        return Member(
+            operator=operator,
+            kind=kind,
+            name=f"{kind.replace('_', ' ').capitalize()} synthétique n° {serial}",
+            siren=siren,
+            siret=f"{siren}00011",
+            population_totale=pop,
+            population_municipale=int(pop * 0.98),
+            population_source="population desservie (synthétique)",
+            agents=rng.randint(1, 150),
+            budget_keur=Decimal(rng.randint(50, 9000)),
+            parent=parent,
+        )
+
+    batch = 2000
+    counts: Counter = Counter()
+    with transaction.atomic():
+        # -- adhérents
+        members82 = [commune_member(cdg82, c) for c in communes]
+        members82 += [etab_member(cdg82) for _ in range(n_etab // 2)]
+        Member.objects.bulk_create(members82, batch_size=batch)
+        epci_members = [
+            Member(
+                operator=gn,
+                kind="epci",
+                name=e.nom,
+                siren=e.siren,
+                siret=f"{e.siren}00010",
+                nature=NATURES.get(e.nature, ""),
+                population_totale=e.population_totale,
+                population_municipale=e.population_municipale,
+                population_source=census(e),
+                agents=rng.randint(10, 400),
+                budget_keur=Decimal(rng.randint(1000, 60000)),
+                address=f"Siège de {e.nom}",
+            )
+            for e in epcis
+        ]
+        Member.objects.bulk_create(epci_members, batch_size=batch)
+        attached = [
+            commune_member(gn, by_insee[insee], parent=epci_member)
+            for e, epci_member in zip(epcis, epci_members, strict=True)
+            for insee in e.membres
+            if insee in by_insee
+        ]
+        etabs_gn = [
+            etab_member(gn, parent=rng.choice(epci_members) if rng.random() < 1 / 3 else None)
+            for _ in range(n_etab - n_etab // 2)
+        ]
+        Member.objects.bulk_create(attached + etabs_gn, batch_size=batch)
+        counts["communes CDG82"] = len(communes)
+        counts["établissements CDG82"] = n_etab // 2
+        counts["EPCI Gironde Numérique"] = len(epci_members)
+        counts["communes rattachées aux EPCI"] = len(attached)
+        counts["établissements Gironde Numérique"] = len(etabs_gn)
+
+        # -- conventions, abonnements, usages, interventions
+        billed: list[tuple[Any, Any, Any, Chooser, list[str]]] = []
+        for member in members82:
+            pool = CDG82_SERVICES
+            billed.append((member, cdg82, cat82, choose82, choose82.choose((), pool)))
+        for member in epci_members:
+            pool = GN_EPCI_SERVICES
+            if member.nature not in ("CC", "CA"):
+                pool = tuple(s for s in pool if not s.startswith("opendemande"))
+            billed.append((member, gn, catgn, choosegn, choosegn.choose(GN_EPCI_MANDATORY, pool)))
+        for member in etabs_gn:
+            billed.append((member, gn, catgn, choosegn, choosegn.choose((), GN_ETAB_SERVICES)))
+
+        conventions, subscriptions, usages, interventions = [], [], [], []
+        for member, operator, catalogue, chooser, codes in billed:
+            signed = random_day(rng, 2015, YEAR)
+            notice = None
+            if rng.random() < 0.03:  # dénonciation reçue dans l'année facturée (R22)
+                notice = max(random_day(rng, YEAR, YEAR), signed + dt.timedelta(days=1))
+            prefix = "CDG82" if operator is cdg82 else "GN"
+            conv = Convention(
+                operator=operator,
+                member=member,
+                reference=f"{prefix}-{member.insee or member.siren}",
+                catalogue=catalogue,
+                signed_on=signed,
+                notice_received_on=notice,
+            )
+            conventions.append(conv)
+            for code in codes:
+                start = max(signed, dt.date(rng.randint(max(signed.year, 2017), YEAR), 1, 1))
+                start = max(start, dt.date(start.year, rng.randint(1, 12), 1))
+                subscriptions.append(
+                    Subscription(
+                        convention=conv,
+                        service_code=code,
+                        started_on=start,
+                        quantities=chooser.quantities(code),
+                        amounts=chooser.amounts(code),
+                    )
+                )
+            for counter, quantity in chooser.counters(codes).items():
+                usages.append(
+                    UsageRecord(member=member, year=YEAR, counter=counter, quantity=quantity)
+                )
+            if operator is cdg82 and rng.random() < 0.1:  # tarif journalier (001 art. 6.2)
+                for _ in range(rng.randint(1, 2)):
+                    interventions.append(
+                        Intervention(
+                            member=member,
+                            day=random_day(rng, YEAR, YEAR),
+                            days=Decimal(rng.choice((1, 2, 3, 4))) / 2,
+                            label="Intervention hors convention",
+                        )
+                    )
+        Convention.objects.bulk_create(conventions, batch_size=batch)
+        for sub in subscriptions:
+            sub.convention_id = sub.convention.pk
+        Subscription.objects.bulk_create(subscriptions, batch_size=batch)
+        UsageRecord.objects.bulk_create(usages, batch_size=batch)
+        Intervention.objects.bulk_create(interventions, batch_size=batch)
+    counts["conventions"] = len(conventions)
+    counts["abonnements"] = len(subscriptions)
+    counts["relevés d'usage"] = len(usages)
+    counts["interventions"] = len(interventions)
+    counts["adhérents (toutes lignes)"] = Member.objects.count()
+    return dict(counts)
+
+
+def stage_load(args: argparse.Namespace) -> dict[str, Any]:
+    from opsn.web.bootstrap import setup
+
+    setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from opsn.gestion import services
+
+    t0 = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    services.catalogues_load_shipped()
+    services.index_values_load_shipped()
+    migrate_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    counts = load_data(args.echelle, args.graine)
+    seconds = time.perf_counter() - t0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    say(f"  migrations, catalogues et indices : {migrate_seconds:.1f} s")
+    say(f"  données chargées en {seconds:.1f} s (bulk_create, une transaction) :")
+    for name, value in counts.items():
+        say(f"    {name:<34} {value:>9}")
+    return {
+        "vendor": connection.vendor,
+        "load_seconds": seconds,
+        "migrate_seconds": migrate_seconds,
+        "counts": counts,
+        "load_peak_mb": maxrss_mb(resource.RUSAGE_SELF),
+    }
+
+
+# -- mesures de la campagne ------------------------------------------------------------
+
+
+def render_subset(ids: list[int], directory: Path, workers: int) -> tuple[list[Path], list[float]]:
+    """Même mécanisme que `exports.render_pdfs`, sur une liste de factures donnée ; rend
+    aussi le pic de mémoire de chaque processus de rendu (lu avant leur arrêt : le
+    `ru_maxrss` des enfants hérite de celui du parent au fork et ne dit rien d'eux)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from django.db import connections
+
+    from opsn.gestion import pdf_worker
+
+    directory.mkdir(parents=True, exist_ok=True)
+    size = max(1, min(200, -(-len(ids) // workers)))
+    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
+    connections.close_all()
+    done: list[Path] = []
+    if workers <= 1:
+        for chunk in batches:
+            done.extend(Path(p) for p in pdf_worker.render_batch(chunk, str(directory)))
+        return done, []
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        initializer=pdf_worker.init,
+        mp_context=multiprocessing.get_context("spawn"),
+    ) as pool:
+        for paths in pool.map(pdf_worker.render_batch, batches, [str(directory)] * len(batches)):
+            done.extend(Path(p) for p in paths)
+        peaks = [hwm_mb(proc.pid) for proc in getattr(pool, "_processes", {}).values()]
+    return done, peaks
+
+
+def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
+    from opsn.web.bootstrap import setup
+
+    setup()
+    from django.db import connection
+
+    from opsn.gestion.billing import billing_preview, billing_run
+    from opsn.gestion.models import Invoice, InvoiceLine, InvoiceStatus, Operator
+    from opsn.gestion.permissions import SYSTEM
+
+    operators = list(Operator.objects.filter(members__isnull=False).distinct().order_by("code"))
+    result: dict[str, Any] = {"vendor": connection.vendor, "operators": {}}
+
+    # 2. simulation
+    preview = Phase("simulation")
+    say("  simulation (billing_preview) :")
+    for op in operators:
+        t0 = time.perf_counter()
+        with preview.run():
+            bills = billing_preview(operator=op, year=YEAR)
+        seconds = time.perf_counter() - t0
+        billable = sum(1 for b in bills if b.billable)
+        blocked = [b for b in bills if b.blocking]
+        lines = sum(len(b.lines) for b in bills)
+        reasons = Counter(r[:110] for b in blocked for r in b.blocking)
+        result["operators"][op.code] = {
+            "preview_seconds": seconds,
+            "bills": len(bills),
+            "billable": billable,
+            "blocked": len(blocked),
+            "lines": lines,
+            "reasons": reasons.most_common(4),
+        }
+        say(
+            f"    {op.code:<20} {seconds:7.1f} s  {len(bills):>6} adhérents, {billable:>6} "
+            f"facturables, {len(blocked):>5} bloqués, {lines:>7} lignes"
+        )
+        for reason, n in reasons.most_common(3):
+            say(f"      bloqué ({n}) : {reason}")
+        del bills, blocked
+    say(
+        f"    total {preview.seconds:.1f} s, {preview.queries} requêtes SQL, "
+        f"pic RSS {preview.peak_mb:.0f} Mo"
+    )
+
+    # 3. --apply
+    apply = Phase("apply")
+    say("  --apply (billing_run : tarification, création, numérotation, XML CII) :")
+    created = 0
+    for op in operators:
+        t0 = time.perf_counter()
+        with apply.run():
+            report = billing_run(actor=SYSTEM, operator=op, year=YEAR, issued_on=ISSUED_ON)
+        seconds = time.perf_counter() - t0
+        n = len(report.created)
+        created += n
+        result["operators"][op.code].update(apply_seconds=seconds, created=n)
+        say(f"    {op.code:<20} {seconds:7.1f} s  {n:>6} factures émises ({n / seconds:.0f}/s)")
+        del report
+    invoice_lines = InvoiceLine.objects.filter(invoice__year=YEAR).count()
+    say(
+        f"    total {apply.seconds:.1f} s, {created} factures, {invoice_lines} lignes, "
+        f"{apply.queries} requêtes SQL, pic RSS {apply.peak_mb:.0f} Mo"
+    )
+
+    # 4. PDF
+    ids = list(
+        Invoice.objects.filter(year=YEAR, status=InvoiceStatus.ISSUED)
+        .order_by("operator_id", "sequence_number")
+        .values_list("pk", flat=True)
+    )
+    n = min(args.pdf, len(ids))
+    subset = [ids[int(i * len(ids) / n)] for i in range(n)] if n else []
+    pdf: dict[str, Any] = {"count": n, "workers": args.processus}
+    if subset:
+        directory = Path(args.dossier_pdf)
+        say(f"  PDF Factur-X : {n} factures sur {args.processus} processus (pool spawn)…")
+        t0 = time.perf_counter()
+        paths, peaks = render_subset(subset, directory / "parallele", args.processus)
+        seconds = time.perf_counter() - t0
+        size = sum(p.stat().st_size for p in paths)
+        pdf.update(
+            seconds=seconds,
+            rate=len(paths) / seconds,
+            children_peak_mb=max(peaks, default=0.0),
+            mean_kb=size / len(paths) / 1024,
+        )
+        say(
+            f"    {len(paths)} PDF en {seconds:.1f} s = {pdf['rate']:.1f} PDF/s "
+            f"(démarrage des processus compris), {pdf['mean_kb']:.0f} Ko en moyenne, "
+            f"pic RSS par processus de rendu {pdf['children_peak_mb']:.0f} Mo"
+        )
+        seq_n = min(args.pdf_sequentiel, n - 1)
+        if seq_n > 0:
+            # une facture d'amorce, non chronométrée : import de WeasyPrint, polices, gabarits
+            render_subset(subset[-1:], directory / "amorce", 1)
+            reset_peak()
+            t0 = time.perf_counter()
+            render_subset(subset[:seq_n], directory / "sequentiel", 1)
+            seconds = time.perf_counter() - t0
+            pdf.update(
+                seq_count=seq_n,
+                seq_rate=seq_n / seconds,
+                seq_peak_mb=rss_peak_mb(),
+            )
+            say(
+                f"    un seul processus : {seq_n} PDF en {seconds:.1f} s = "
+                f"{pdf['seq_rate']:.1f} PDF/s (processus amorcé ; c'est le processus de "
+                "mesure, qui garde en mémoire la campagne)"
+            )
+    result.update(
+        preview_seconds=preview.seconds,
+        preview_queries=preview.queries,
+        preview_peak_mb=preview.peak_mb,
+        apply_seconds=apply.seconds,
+        apply_queries=apply.queries,
+        apply_peak_mb=apply.peak_mb,
+        invoices=created,
+        invoice_lines=invoice_lines,
+        pdf=pdf,
+        # les remises à zéro de VmHWM abaissent aussi ru_maxrss : on garde le plus haut
+        maxrss_mb=max(maxrss_mb(resource.RUSAGE_SELF), preview.peak_mb, apply.peak_mb),
+    )
+    return result
+
+
+# -- orchestration ---------------------------------------------------------------------
+
+
+def child(stage: str, args: argparse.Namespace, env: dict[str, str], workdir: Path) -> dict:
+    out = workdir / f"{stage}.json"
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--etape",
+        stage,
+        "--resultat",
+        str(out),
+        "--echelle",
+        str(args.echelle),
+        "--graine",
+        str(args.graine),
+        "--pdf",
+        str(args.pdf),
+        "--pdf-sequentiel",
+        str(args.pdf_sequentiel),
+        "--processus",
+        str(args.processus),
+        "--dossier-pdf",
+        str(workdir / "pdf"),
+    ]
+    wall = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, cwd=ROOT)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    data["wall_seconds"] = time.perf_counter() - wall
+    return data
+
+
+def start_postgres(directory: Path) -> str:
+    text = subprocess.run(
+        ["bash", str(PG_SCRIPT), "start", str(directory)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    url = text.strip().split("=", 1)[1].strip("'")
+    import psycopg
+
+    admin = {"host": str(directory), "port": 54329, "user": "postgres", "dbname": "postgres"}
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS opsn")
+        conn.execute("CREATE DATABASE opsn")
+    return url
+
+
+def run_backend(base: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    workdir = root / base
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["OPSN_DONNEES"] = str(workdir / "donnees")
+    env.pop("DATABASE_URL", None)
+    env.pop("OPSN_DEBUG", None)
+    pg_dir = root / "postgres-serveur"
+    if base == "postgres":
+        env["DATABASE_URL"] = start_postgres(pg_dir)
+    try:
+        say(f"\n=== {base} : chargement (hors cibles) ===")
+        load = child("charger", args, env, workdir)
+        say(f"\n=== {base} : campagne {YEAR} ===")
+        measure = child("mesurer", args, env, workdir)
+    finally:
+        if base == "postgres":
+            subprocess.run(["bash", str(PG_SCRIPT), "stop", str(pg_dir)], check=False)
+    return {"base": base, "load": load, "measure": measure}
+
+
+def verdict(ok: bool) -> str:
+    return "atteinte" if ok else "NON atteinte"
+
+
+def summary(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
+    say(f"\n=== Résumé (échelle {args.echelle:g}, {os.cpu_count()} cœurs) ===")
+    header = f"{'':<44}" + "".join(f"{r['base']:>14}" for r in results)
+    say(header)
+
+    def row(label: str, values: list[str]) -> None:
+        say(f"{label:<44}" + "".join(f"{v:>14}" for v in values))
+
+    m = [r["measure"] for r in results]
+    row(
+        "chargement des données (s, hors cible)",
+        [f"{r['load']['load_seconds']:.1f}" for r in results],
+    )
+    row(
+        "adhérents (toutes lignes)",
+        [str(r["load"]["counts"]["adhérents (toutes lignes)"]) for r in results],
+    )
+    row("abonnements", [str(r["load"]["counts"]["abonnements"]) for r in results])
+    row("simulation (s)", [f"{x['preview_seconds']:.1f}" for x in m])
+    row("  requêtes SQL", [str(x["preview_queries"]) for x in m])
+    row("  pic RSS (Mo)", [f"{x['preview_peak_mb']:.0f}" for x in m])
+    row("--apply, tarifé et numéroté (s)", [f"{x['apply_seconds']:.1f}" for x in m])
+    row("  factures émises", [str(x["invoices"]) for x in m])
+    row("  factures/s", [f"{x['invoices'] / x['apply_seconds']:.0f}" for x in m])
+    row("  requêtes SQL", [str(x["apply_queries"]) for x in m])
+    row("  pic RSS (Mo)", [f"{x['apply_peak_mb']:.0f}" for x in m])
+    row(
+        f"PDF/s ({args.processus} processus)",
+        [f"{x['pdf'].get('rate', 0):.1f}" for x in m],
+    )
+    row("  PDF/s (1 processus amorcé)", [f"{x['pdf'].get('seq_rate', 0):.1f}" for x in m])
+    row(
+        "  pic RSS par processus PDF (Mo)",
+        [f"{x['pdf'].get('children_peak_mb', 0):.0f}" for x in m],
+    )
+    row("pic RSS du processus de mesure (Mo)", [f"{x['maxrss_mb']:.0f}" for x in m])
+    row(
+        "ru_maxrss processus de chargement (Mo)",
+        [f"{r['load']['load_peak_mb']:.0f}" for r in results],
+    )
+
+    ok = True
+    say("")
+    for r in results:
+        x = r["measure"]
+        if r["base"] == "sqlite":
+            good = x["apply_seconds"] <= TARGET_APPLY_SECONDS
+            ok &= good
+            say(
+                f"Cible --apply ≤ {TARGET_APPLY_SECONDS:.0f} s sur SQLite : "
+                f"{x['apply_seconds']:.1f} s, {verdict(good)}."
+            )
+        else:
+            say(
+                f"--apply sur PostgreSQL : {x['apply_seconds']:.1f} s "
+                f"(pas de cible ; {x['apply_seconds'] / TARGET_APPLY_SECONDS:.2f} × "
+                "la cible SQLite)."
+            )
+        rate = x["pdf"].get("rate", 0.0)
+        good = rate >= TARGET_PDF_RATE
+        ok &= good
+        say(
+            f"Cible PDF ≥ {TARGET_PDF_RATE:.0f}/s sur {args.processus} processus ({r['base']}) : "
+            f"{rate:.1f}/s, {verdict(good)}."
+        )
+    if args.echelle != 1:
+        say(f"(échelle {args.echelle:g} : les cibles portent sur l'échelle 1.)")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", choices=("sqlite", "postgres", "les-deux"), default="sqlite")
+    parser.add_argument(
+        "--echelle", type=float, default=1.0, help="fraction de l'échelle nationale (0.05…)"
+    )
+    parser.add_argument("--pdf", type=int, default=200, help="factures rendues en PDF")
+    parser.add_argument(
+        "--pdf-sequentiel",
+        type=int,
+        default=20,
+        help="factures rendues ensuite sur un seul processus, pour comparaison (0 : aucune)",
+    )
+    parser.add_argument("--processus", type=int, default=2, help="processus de rendu PDF")
+    parser.add_argument("--graine", type=int, default=2021, help="graine du tirage")
+    parser.add_argument("--dossier", type=Path, help="dossier de travail (sinon temporaire)")
+    parser.add_argument("--garder", action="store_true", help="garde les bases et les PDF")
+    parser.add_argument("--etape", choices=("charger", "mesurer"), help=argparse.SUPPRESS)
+    parser.add_argument("--resultat", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--dossier-pdf", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.etape:  # sous-processus
+        stage = stage_load if args.etape == "charger" else stage_measure
+        data = stage(args)
+        args.resultat.write_text(json.dumps(data, default=str), encoding="utf-8")
+        return 0
+
+    say(
+        f"Python {sys.version.split()[0]} ({platform.python_implementation()}), "
+        f"{platform.machine()}, {os.cpu_count()} cœurs ; année facturée {YEAR}, "
+        f"émission au {ISSUED_ON:%d/%m/%Y} ; échelle {args.echelle:g}"
+    )
+    root = args.dossier or Path(tempfile.mkdtemp(prefix="opsn-banc-facturation-"))
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)  # le serveur PostgreSQL jetable tourne sous l'utilisateur postgres
+    bases = ("sqlite", "postgres") if args.base == "les-deux" else (args.base,)
+    results = []
+    try:
+        for base in bases:
+            results.append(run_backend(base, args, root))
+    finally:
+        if not args.garder and args.dossier is None:
+            shutil.rmtree(root, ignore_errors=True)
+    ok = summary(results, args)
+    say(f"\nCibles {'atteintes' if ok else 'NON atteintes'}.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
