@@ -137,3 +137,13 @@ def test_billing_officer_enters_a_missing_index_month(world) -> None:
         .status_code
         == 403
     )
+
+
+def test_member_page_offers_the_forms_of_the_role(world) -> None:
+    url = f"/adherents/{world['a'].pk}/"
+    technician = html.unescape(client_for(world["users"]["technicien"]).get(url).content.decode())
+    assert "Enregistrer une intervention" in technician
+    assert "Enregistrer un relevé d'usage" in technician
+    referent = html.unescape(client_for(world["users"]["referent_a"]).get(url).content.decode())
+    assert "Enregistrer une intervention" not in referent
+    assert "Demander une modification" in referent

