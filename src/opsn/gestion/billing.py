@@ -125,6 +125,7 @@ def billing_preview(
         .values_list("member_id", "number")
     )
     result: list[MemberBill] = []
+    pricers: dict = {}
     done = 0
     for start in range(0, len(order), CHUNK):
         chunk = order[start : start + CHUNK]
@@ -134,7 +135,7 @@ def billing_preview(
             bill = bills.setdefault(conv.member_id, MemberBill(conv.member, []))
             bill.conventions.append(conv)
             try:
-                quote = bridge.quote(conv, year, index)
+                quote = bridge.quote(conv, year, index, pricers)
             except OpsnError as exc:
                 bill.blocking.append(str(exc))
             else:
@@ -293,15 +294,29 @@ def _build_invoice(
     return invoice, lines
 
 
+_LINE_FIELDS = [f for f in InvoiceLine._meta.concrete_fields if not f.primary_key]
+_LINE_INSERT = "INSERT INTO {table} ({columns}) VALUES ({values})"
+
+
 def _write(pairs: list[tuple[Invoice, list[InvoiceLine]]]) -> None:
-    """Écrit un lot de factures puis leurs lignes, en deux requêtes groupées."""
+    """Écrit un lot de factures (bulk_create, pour récupérer leurs clés) puis leurs lignes
+    par un INSERT multiple direct : les valeurs sont déjà des types simples (texte, entier,
+    Decimal), la préparation champ par champ de Django coûtait l'essentiel du temps."""
     Invoice.objects.bulk_create([invoice for invoice, _ in pairs])
-    lines = []
+    rows = []
     for invoice, invoice_lines in pairs:
         for line in invoice_lines:
-            line.invoice = invoice
-            lines.append(line)
-    InvoiceLine.objects.bulk_create(lines, batch_size=2000)
+            line.invoice_id = invoice.pk
+            rows.append([getattr(line, f.attname) for f in _LINE_FIELDS])
+    if not rows:
+        return
+    sql = _LINE_INSERT.format(
+        table=connection.ops.quote_name(InvoiceLine._meta.db_table),
+        columns=", ".join(connection.ops.quote_name(f.column) for f in _LINE_FIELDS),
+        values=", ".join(["%s"] * len(_LINE_FIELDS)),
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _issue(invoice: Invoice, seq: InvoiceSequence, issued_on: dt.date) -> None:

@@ -103,8 +103,22 @@ def core_member(convention: m.Convention, year: int) -> core.Member:
     return _member_value(member, attached, convention, year)
 
 
-def quote(convention: m.Convention, year: int, index: IndexTable | None = None) -> MemberQuote:
-    """Devis d'une convention pour une année, calculé par le cœur."""
+def quote(
+    convention: m.Convention,
+    year: int,
+    index: IndexTable | None = None,
+    pricers: dict[tuple[str, int], Pricer] | None = None,
+) -> MemberQuote:
+    """Devis d'une convention pour une année, calculé par le cœur.
+
+    `pricers` garde un calculateur par catalogue d'une campagne à l'autre convention : ses
+    caches (révisions déjà calculées) servent alors à tous les adhérents.
+    """
     catalogue = catalogue_of(convention.catalogue)
-    pricer = Pricer(catalogue, index or index_table(), year)
+    key = (convention.catalogue.sha256, year)
+    pricer = pricers.get(key) if pricers is not None else None
+    if pricer is None:
+        pricer = Pricer(catalogue, index or index_table(), year)
+        if pricers is not None:
+            pricers[key] = pricer
     return pricer.quote(core_member(convention, year))
