@@ -49,7 +49,6 @@ from opsn.core.model import (
     Tier,
     VatRegime,
 )
-from opsn.core.money import to_decimal
 from opsn.core.ranges import Range, box_contains, box_inside, sample_points
 from opsn.core.reader import Reader
 from opsn.core.yamlsrc import YList, YMap, load_yaml
@@ -1141,5 +1140,3 @@ __all__ = [
     "load_cached",
     "load_catalogue",
 ]
-
-_ = to_decimal, MatrixCell

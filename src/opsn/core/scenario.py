@@ -6,7 +6,6 @@ non déclarée ou une date invalide sont signalés avec le fichier, la ligne et 
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -398,6 +397,3 @@ class _ScenarioParser:
                 )
             )
         return result
-
-
-_ = dt

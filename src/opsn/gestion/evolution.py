@@ -11,7 +11,7 @@ from decimal import Decimal
 from opsn.core.errors import OpsnError
 from opsn.core.pricing import Line
 from opsn.gestion import bridge
-from opsn.gestion.models import Convention, Invoice, InvoiceLine, InvoiceStatus, Operator
+from opsn.gestion.models import Convention, InvoiceLine, InvoiceStatus, Operator
 
 ZERO = Decimal("0.00")
 
@@ -137,6 +137,3 @@ def revenue_by_family(*, operator_ids: list[int]) -> dict[str, dict[int, Decimal
     for family, year, amount in lines.values_list("family", "invoice__year", "amount"):
         result[family][year] += amount
     return {k: dict(v) for k, v in result.items()}
-
-
-_ = Invoice

@@ -3,7 +3,6 @@ titres de recettes, rapport d'évolution."""
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 from pathlib import Path
 
@@ -229,6 +228,3 @@ def revenue_chart(operator_ids: list[int]) -> dict:
         "familles": [(f, palette[j % len(palette)]) for j, f in enumerate(families)],
         "largeur": 100 + 90 * len(years),
     }
-
-
-_ = dt
