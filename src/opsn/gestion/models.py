@@ -480,16 +480,27 @@ class BillingRun(models.Model):
         ordering = ["-created_at"]
 
 
-class InvoiceQuerySet(models.QuerySet):
+class _IssuedGuardQuerySet(models.QuerySet):
+    """Refuse `update()` et `delete()` en masse dès qu'une pièce émise est concernée."""
+
+    status_lookup = "status"
+    what = "Une facture émise"
+
+    def _guard(self, verb: str) -> None:
+        if self.filter(**{self.status_lookup: InvoiceStatus.ISSUED}).exists():
+            raise ImmutableInvoiceError(f"{self.what} ne se {verb} pas : émettez un avoir.")
+
     def update(self, **kwargs: Any) -> int:
-        if self.filter(status=InvoiceStatus.ISSUED).exists():
-            raise ImmutableInvoiceError("Une facture émise ne se modifie pas : émettez un avoir.")
+        self._guard("modifie")
         return super().update(**kwargs)
 
     def delete(self) -> Any:
-        if self.filter(status=InvoiceStatus.ISSUED).exists():
-            raise ImmutableInvoiceError("Une facture émise ne se supprime pas : émettez un avoir.")
+        self._guard("supprime")
         return super().delete()
+
+
+class InvoiceQuerySet(_IssuedGuardQuerySet):
+    pass
 
 
 class Invoice(models.Model):
@@ -598,16 +609,9 @@ class Invoice(models.Model):
         return super().delete(*args, **kwargs)
 
 
-class InvoiceLineQuerySet(models.QuerySet):
-    def update(self, **kwargs: Any) -> int:
-        if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
-            raise ImmutableInvoiceError("Les lignes d'une facture émise ne se modifient pas.")
-        return super().update(**kwargs)
-
-    def delete(self) -> Any:
-        if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
-            raise ImmutableInvoiceError("Les lignes d'une facture émise ne se suppriment pas.")
-        return super().delete()
+class InvoiceLineQuerySet(_IssuedGuardQuerySet):
+    status_lookup = "invoice__status"
+    what = "Une ligne de facture émise"
 
 
 class InvoiceLine(models.Model):
