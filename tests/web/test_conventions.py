@@ -42,14 +42,23 @@ def test_amendment_changes_quantities_and_keeps_history(world) -> None:
             "apres": {"postes_n1": "2", "postes_n2": "4"},
         }
     ]
+    # l'ancienne version est close à la date d'effet, une nouvelle version la remplace
     srb.refresh_from_db()
-    assert srb.quantities == {"postes_n1": "2", "postes_n2": "4"}
-    entry = AuditEntry.objects.get(
+    assert srb.quantities == {"postes_n1": "2", "postes_n2": "3"}
+    assert srb.ended_on == dt.date(2021, 1, 1)
+    current = conv.subscriptions.get(service_code="assistance_srb", ended_on__isnull=True)
+    assert current.previous == srb and current.started_on == dt.date(2021, 1, 1)
+    assert current.quantities == {"postes_n1": "2", "postes_n2": "4"}
+    closed = AuditEntry.objects.get(
         object_type="subscription", object_id=str(srb.pk), action="modification"
     )
-    assert entry.actor == user
-    assert entry.before["quantities"] == {"postes_n1": "2", "postes_n2": "3"}
-    assert entry.after["quantities"] == {"postes_n1": "2", "postes_n2": "4"}
+    assert closed.actor == user
+    assert closed.before["ended_on"] is None and closed.after["ended_on"] == "2021-01-01"
+    created = AuditEntry.objects.get(
+        object_type="subscription", object_id=str(current.pk), action="création"
+    )
+    assert created.actor == user
+    assert created.after["quantities"] == {"postes_n1": "2", "postes_n2": "4"}
     second = services.convention_amend(
         actor=user,
         convention=conv,
@@ -136,9 +145,10 @@ def test_edit_page_records_an_amendment_and_shows_it(world) -> None:
     page = html.unescape(client.get(response["Location"]).content.decode())
     assert "Avenant n° 1 enregistré" in page
     assert "Deux postes de plus" in page and "facturation" in page
+    current = conv.subscriptions.get(service_code="assistance_srb", ended_on__isnull=True)
     bad = client.post(
         f"/conventions/{conv.pk}/modifier/",
-        {"date_effet": "2021-01-01", f"q_{srb.pk}_postes_n1": "beaucoup"},
+        {"date_effet": "2021-01-01", f"q_{current.pk}_postes_n1": "beaucoup"},
     )
     assert bad.status_code == 400
     assert "n'est pas un nombre" in html.unescape(bad.content.decode())
@@ -198,3 +208,56 @@ def test_database_backend_is_the_one_asked_for(db) -> None:
         "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
     )
     assert connection.vendor == expected
+
+
+def test_past_years_keep_the_quantities_in_force_then(world) -> None:
+    """Un avenant du 1er juin 2021 (3 → 5 postes N2) : 2020 reste à 3 postes, 2021 entière et
+    2022 à 5 (pas de prorata, R21) ; la phase (1re année) part de la première version."""
+    conv = world["conv_a"]
+    srb = conv.subscriptions.get(service_code="assistance_srb")
+    before_2020 = bridge.quote(conv, 2020).totals.gross
+    services.convention_amend(
+        actor=world["users"]["facturation"],
+        convention=conv,
+        effective_on=dt.date(2021, 6, 1),
+        changes=[
+            SubscriptionChange(
+                "modification",
+                "assistance_srb",
+                {"postes_n1": Decimal(2), "postes_n2": Decimal(5)},
+                subscription_id=srb.pk,
+            )
+        ],
+    )
+
+    def n2(year: int) -> list[Decimal]:
+        return [x.quantity for x in bridge.quote(conv, year).lines if x.component == "T2"]
+
+    assert bridge.quote(conv, 2020).totals.gross == before_2020
+    assert n2(2020) == [Decimal(3)]
+    assert n2(2021) == [Decimal(5)]  # une seule ligne : la version la plus récente
+    assert n2(2022) == [Decimal(5)]
+    demat = services.convention_amend(
+        actor=world["users"]["facturation"],
+        convention=conv,
+        effective_on=dt.date(2021, 1, 1),
+        changes=[SubscriptionChange("ajout", "dematerialisation", {"utilisateurs": Decimal(2)})],
+    )
+    assert demat.number == 2
+    sub = conv.subscriptions.get(service_code="dematerialisation")
+    services.convention_amend(
+        actor=world["users"]["facturation"],
+        convention=conv,
+        effective_on=dt.date(2022, 3, 1),
+        changes=[
+            SubscriptionChange(
+                "modification",
+                "dematerialisation",
+                {"utilisateurs": Decimal(4)},
+                subscription_id=sub.pk,
+            )
+        ],
+    )
+    lines_2022 = bridge.quote(conv, 2022).lines
+    assert not [x for x in lines_2022 if x.component == "installation"]  # pas de 2e 1re année
+    assert [x.quantity for x in lines_2022 if x.component == "utilisateurs"] == [Decimal(4)]

@@ -26,6 +26,8 @@ class Subscription:
     quantities: dict[str, Decimal] = field(default_factory=dict)
     end: dt.date | None = None
     amounts: dict[str, Decimal] = field(default_factory=dict)  # montants saisis (devis, bon)
+    # début de la première version quand un avenant a créé celle-ci (phases R12)
+    first_start: dt.date | None = None
 
 
 @dataclass(frozen=True)

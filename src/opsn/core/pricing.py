@@ -13,7 +13,7 @@ explication des lignes (R25), arrondis (R26).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal
 
@@ -224,7 +224,10 @@ class Pricer:
         return sub.start
 
     def first_year(self, member: Member, sub: Subscription) -> int:
-        """R12 : la 1re année est la première année civile facturée de l'abonnement."""
+        """R12 : la 1re année est la première année civile facturée de l'abonnement (de sa
+        première version, si un avenant en a changé les quantités)."""
+        if sub.first_start is not None:
+            return self.start_of(member, replace(sub, start=sub.first_start)).year
         return self.start_of(member, sub).year
 
     # -- droits (R16) --------------------------------------------------------

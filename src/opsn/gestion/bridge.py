@@ -3,6 +3,7 @@ immuables du cœur (`opsn.core`), qui calcule sans rien savoir de Django."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +43,41 @@ def _plain(value: Decimal) -> Decimal:
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
+def _subscription_values(
+    subs: list[m.Subscription], year: int | None
+) -> tuple[core.Subscription, ...]:
+    """Abonnements d'une convention pour une année. Quand un avenant a créé une nouvelle
+    version pendant l'année, seule la plus récente est due pour toute l'année (R21, pas de
+    prorata) ; ses phases partent du début de la première version (R12)."""
+    by_id = {s.pk: s for s in subs}
+    successor_start: dict[int, dt.date] = {}
+    for s in subs:
+        if s.previous_id is not None:
+            successor_start[s.previous_id] = min(
+                s.started_on, successor_start.get(s.previous_id, s.started_on)
+            )
+    result = []
+    for s in subs:
+        nxt = successor_start.get(s.pk)
+        if year is not None and nxt is not None and nxt <= dt.date(year, 12, 31):
+            continue  # remplacée par une version active cette année
+        root, seen = s, set()
+        while root.previous_id is not None and root.previous_id in by_id and root.pk not in seen:
+            seen.add(root.pk)
+            root = by_id[root.previous_id]
+        result.append(
+            core.Subscription(
+                service=s.service_code,
+                start=s.started_on,
+                end=s.ended_on,
+                quantities={k: Decimal(str(v)) for k, v in s.quantities.items()},
+                amounts={k: Decimal(str(v)) for k, v in s.amounts.items()},
+                first_start=root.started_on if root is not s else None,
+            )
+        )
+    return tuple(result)
+
+
 def _member_value(
     member: m.Member,
     attached: tuple[core.Member, ...] = (),
@@ -56,16 +92,7 @@ def _member_value(
         conv = core.Convention(
             convention.signed_on, convention.notice_received_on, convention.ended_on
         )
-        subscriptions = tuple(
-            core.Subscription(
-                service=s.service_code,
-                start=s.started_on,
-                end=s.ended_on,
-                quantities={k: Decimal(str(v)) for k, v in s.quantities.items()},
-                amounts={k: Decimal(str(v)) for k, v in s.amounts.items()},
-            )
-            for s in convention.subscriptions.all()
-        )
+        subscriptions = _subscription_values(list(convention.subscriptions.all()), year)
     if year is not None:
         # relevés de l'année : préchargés par la campagne (attribut `usage_of_year`) ou lus
         records = getattr(member, "usage_of_year", None)

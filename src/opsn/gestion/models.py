@@ -248,6 +248,16 @@ class Subscription(models.Model):
     ended_on = models.DateField("fin", null=True, blank=True)
     quantities = models.JSONField("quantités", default=dict, blank=True)
     amounts = models.JSONField("montants saisis", default=dict, blank=True)
+    previous = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="next_versions",
+        verbose_name="version précédente",
+        help_text="Un avenant qui change les quantités clôt la version en cours et en ouvre une "
+        "nouvelle : les années passées gardent les quantités alors en vigueur.",
+    )
 
     class Meta:
         verbose_name = "abonnement"

@@ -214,8 +214,22 @@ def convention_amend(
                         "apres": new,
                     }
                 )
-                sub.quantities = new
-                sub.save()
+                if effective_on <= sub.started_on:
+                    sub.quantities = new  # avant tout effet : on corrige la version elle-même
+                    sub.save()
+                else:
+                    # nouvelle version à la date d'effet ; l'ancienne reste pour les années
+                    # passées (R21 : l'année de l'avenant est facturée sur la nouvelle)
+                    sub.ended_on = effective_on
+                    sub.save()
+                    Subscription.objects.create(
+                        convention=convention,
+                        service_code=sub.service_code,
+                        started_on=effective_on,
+                        quantities=new,
+                        amounts=sub.amounts,
+                        previous=sub,
+                    )
             elif change.action == "fin":
                 if effective_on <= sub.started_on:
                     raise ValidationError(
