@@ -305,7 +305,7 @@ def load_data(scale: float, seed: int) -> dict[str, Any]:
         UsageRecord,
     )
     from opsn.referentiel import Referentiel
-    from opsn.referentiel.resolve import NATURES
+    from opsn.referentiel.resolve import member_fields
 
     rng = random.Random(seed)
     ref = Referentiel.charger()
@@ -325,21 +325,12 @@ def load_data(scale: float, seed: int) -> dict[str, Any]:
     choose82 = Chooser(bridge.catalogue_of(cat82), rng)
     choosegn = Chooser(bridge.catalogue_of(catgn), rng)
 
-    def census(entity: Any) -> str:
-        return f"INSEE, recensement {entity.annee_population}, référentiel {entity.millesime}"
-
     def commune_member(operator: Any, c: Any, parent: Any = None) -> Any:
         pop = c.population_totale
         return Member(
             operator=operator,
-            kind="commune",
-            name=c.nom,
-            insee=c.insee,
-            siren=c.siren or "",
+            **member_fields(c),
             siret=f"{c.siren}00017" if c.siren else "",
-            population_totale=pop,
-            population_municipale=c.population_municipale,
-            population_source=census(c),
             agents=max(1, (pop or 0) // 120),
             budget_keur=Decimal(max(50, pop or 0)),
             address=f"Mairie, {c.codes_postaux[0] if c.codes_postaux else ''} {c.nom}",
@@ -378,14 +369,8 @@ def load_data(scale: float, seed: int) -> dict[str, Any]:
         epci_members = [
             Member(
                 operator=gn,
-                kind="epci",
-                name=e.nom,
-                siren=e.siren,
+                **member_fields(e),
                 siret=f"{e.siren}00010",
-                nature=NATURES.get(e.nature, ""),
-                population_totale=e.population_totale,
-                population_municipale=e.population_municipale,
-                population_source=census(e),
                 agents=rng.randint(10, 400),
                 budget_keur=Decimal(rng.randint(1000, 60000)),
                 address=f"Siège de {e.nom}",

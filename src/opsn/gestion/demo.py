@@ -26,7 +26,7 @@ from opsn.gestion.models import (
     UsageRecord,
 )
 from opsn.referentiel import Commune, Epci, Referentiel
-from opsn.referentiel.resolve import NATURES
+from opsn.referentiel.resolve import member_fields
 
 DEMO_PASSWORD = "demo-opsn"
 VAL_DE_L_EYRE = "243301405"
@@ -42,33 +42,12 @@ class DemoUser:
 
 
 def _member_from_commune(operator: Operator, c: Commune, parent: Member | None = None) -> Member:
-    census = f"recensement {c.annee_population}" if c.annee_population else "recensement"
-    return Member.objects.create(
-        operator=operator,
-        kind="commune",
-        name=c.nom,
-        insee=c.insee,
-        siren=c.siren or "",
-        siret=f"{c.siren}00017" if c.siren else "",
-        population_totale=c.population_totale,
-        population_municipale=c.population_municipale,
-        population_source=f"INSEE, {census}, référentiel {c.millesime}",
-        parent=parent,
-    )
+    siret = f"{c.siren}00017" if c.siren else ""  # SIRET de démonstration (siège fictif)
+    return Member.objects.create(operator=operator, parent=parent, siret=siret, **member_fields(c))
 
 
 def _member_from_epci(operator: Operator, e: Epci) -> Member:
-    return Member.objects.create(
-        operator=operator,
-        kind="epci",
-        name=e.nom,
-        siren=e.siren,
-        siret=f"{e.siren}00010",
-        nature=NATURES.get(e.nature, ""),
-        population_totale=e.population_totale,
-        population_municipale=e.population_municipale,
-        population_source=f"INSEE, recensement {e.annee_population}, référentiel {e.millesime}",
-    )
+    return Member.objects.create(operator=operator, siret=f"{e.siren}00010", **member_fields(e))
 
 
 def _q(**values: int) -> dict[str, Decimal]:

@@ -20,8 +20,8 @@ from opsn.gestion import bridge
 from opsn.gestion.audit import acting_as
 from opsn.gestion.models import CatalogueVersion, Convention, Member, Operator, Subscription
 from opsn.gestion.permissions import require
-from opsn.referentiel import Commune, Epci, Organisme, Referentiel
-from opsn.referentiel.resolve import NATURES
+from opsn.referentiel import Commune, Referentiel
+from opsn.referentiel.resolve import member_fields
 from opsn.tabular import read_rows
 
 REQUIRED = ("adherent", "reference", "signature", "service")
@@ -289,46 +289,13 @@ def _quantities(raw: str, declared: list[str]) -> dict[str, str]:
 
 
 def _member_for(operator: Operator, entity: Any, report: ImportReport) -> Member:
-    if isinstance(entity, Commune):
-        member = Member.objects.filter(operator=operator, insee=entity.insee).first()
-        if member is None:
-            member = Member.objects.create(
-                operator=operator,
-                kind="commune",
-                name=entity.nom,
-                insee=entity.insee,
-                siren=entity.siren or "",
-                population_totale=entity.population_totale,
-                population_municipale=entity.population_municipale,
-                population_source=f"INSEE, recensement {entity.annee_population}, "
-                f"référentiel {entity.millesime}",
-            )
-            report.members_created += 1
-        return member
-    siren = entity.siren if isinstance(entity, Epci) else (entity.siren or entity.identifiant)
-    member = Member.objects.filter(operator=operator, siren=siren).first()
-    if member is not None:
-        return member
-    report.members_created += 1
-    if isinstance(entity, Epci):
-        return Member.objects.create(
-            operator=operator,
-            kind="epci",
-            name=entity.nom,
-            siren=entity.siren,
-            nature=NATURES.get(entity.nature, ""),
-            population_totale=entity.population_totale,
-            population_municipale=entity.population_municipale,
-            population_source=f"INSEE, recensement {entity.annee_population}, "
-            f"référentiel {entity.millesime}",
-        )
-    assert isinstance(entity, Organisme)
-    return Member.objects.create(
-        operator=operator,
-        kind=entity.type,
-        name=entity.nom,
-        siren=siren,
-        agents=entity.agents,
-        population_totale=entity.population_desservie,
-        population_municipale=entity.population_desservie,
+    """L'adhérent de l'opérateur pour cette entité du référentiel, créé s'il manque."""
+    fields = member_fields(entity)
+    lookup = (
+        {"insee": fields["insee"]} if isinstance(entity, Commune) else {"siren": fields["siren"]}
     )
+    member = Member.objects.filter(operator=operator, **lookup).first()
+    if member is None:
+        member = Member.objects.create(operator=operator, **fields)
+        report.members_created += 1
+    return member

@@ -55,6 +55,42 @@ def _organisme_member(o: Organisme) -> Member:
     )
 
 
+def member_fields(entity: Commune | Epci | Organisme) -> dict[str, Any]:
+    """Champs d'un adhérent de la base (`opsn.gestion.models.Member`) tirés du référentiel :
+    identité, type, populations avec leur recensement et millésime (R4), agents."""
+    if isinstance(entity, Commune):
+        return {
+            "kind": "commune",
+            "name": entity.nom,
+            "insee": entity.insee,
+            "siren": entity.siren or "",
+            "population_totale": entity.population_totale,
+            "population_municipale": entity.population_municipale,
+            "population_source": _source(entity),
+        }
+    if isinstance(entity, Epci):
+        return {
+            "kind": "epci",
+            "name": entity.nom,
+            "siren": entity.siren,
+            "nature": NATURES.get(entity.nature, ""),
+            "population_totale": entity.population_totale,
+            "population_municipale": entity.population_municipale,
+            "population_source": _source(entity),
+        }
+    return {
+        "kind": entity.type,
+        "name": entity.nom,
+        "siren": entity.siren or entity.identifiant,
+        "agents": entity.agents,
+        "population_totale": entity.population_desservie,
+        "population_municipale": entity.population_desservie,
+        "population_source": "population desservie (organisme importé)"
+        if entity.population_desservie is not None
+        else "",
+    }
+
+
 def resolve_member(code: str, referentiel: Referentiel | None = None) -> dict[str, Any]:
     """Champs d'adhérent pour un code INSEE ou SIREN ; ValueError en français sinon."""
     ref = referentiel or Referentiel.charger()
