@@ -509,7 +509,7 @@ def render_subset(ids: list[int], directory: Path, workers: int) -> tuple[list[P
 
     from django.db import connections
 
-    from opsn.gestion import pdf_worker
+    from opsn.facturation import pdf_worker
 
     directory.mkdir(parents=True, exist_ok=True)
     size = max(1, min(200, -(-len(ids) // workers)))
@@ -537,7 +537,7 @@ def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
     setup()
     from django.db import connection
 
-    from opsn.gestion.billing import billing_preview, billing_run
+    from opsn.facturation.billing import billing_preview, billing_run
     from opsn.gestion.models import Invoice, InvoiceLine, InvoiceStatus, Operator
     from opsn.gestion.permissions import SYSTEM
 

@@ -451,7 +451,7 @@ def facturer(
     _migrate()
     from django.core.exceptions import PermissionDenied, ValidationError
 
-    from opsn.gestion.billing import billing_preview, billing_run
+    from opsn.facturation.billing import billing_preview, billing_run
 
     try:
         issued_on = dt.date.fromisoformat(date_emission) if date_emission else dt.date.today()
@@ -565,7 +565,7 @@ def factures_pdf(
 
     _django()
     _migrate()
-    from opsn.gestion.exports import pdf_zip, render_pdfs
+    from opsn.facturation.exports import pdf_zip, render_pdfs
 
     (operator,) = _operators(operateur)
     target = dossier / operator.code / str(annee)
@@ -595,7 +595,7 @@ def factures_titres(
     """CSV des titres de recettes : une ligne par pièce et par imputation."""
     _django()
     _migrate()
-    from opsn.gestion.exports import titres_csv
+    from opsn.facturation.exports import titres_csv
 
     (operator,) = _operators(operateur)
     text = titres_csv(operator, annee)
@@ -621,7 +621,7 @@ def factures_avoir(
     _migrate()
     from django.core.exceptions import PermissionDenied, ValidationError
 
-    from opsn.gestion.billing import invoice_credit
+    from opsn.facturation.billing import invoice_credit
     from opsn.gestion.models import Invoice
 
     (operator,) = _operators(operateur)
@@ -651,7 +651,7 @@ def evolution(
     """Évolution par adhérent et par service par rapport à l'année précédente (CSV)."""
     _django()
     _migrate()
-    from opsn.gestion.evolution import evolution_csv, evolution_report
+    from opsn.facturation.evolution import evolution_csv, evolution_report
 
     (operator,) = _operators(operateur)
     text = evolution_csv(evolution_report(operator=operator, year=annee))

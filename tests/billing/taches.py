@@ -74,8 +74,8 @@ def rendu(directory: Path) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from scenarios import build_gironde_documents
 
-    from opsn.gestion.billing import billing_run, invoice_credit
-    from opsn.gestion.exports import pdf_zip, render_pdfs
+    from opsn.facturation.billing import billing_run, invoice_credit
+    from opsn.facturation.exports import pdf_zip, render_pdfs
     from opsn.gestion.models import Invoice, Operator
     from opsn.gestion.permissions import SYSTEM
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from opsn.gestion.billing import billing_preview, billing_run
+from opsn.facturation.billing import billing_preview, billing_run
 from opsn.gestion.models import BillingRun, Invoice, InvoiceStatus, Subscription
 from opsn.gestion.permissions import SYSTEM
 

@@ -22,9 +22,9 @@ from PIL import Image
 from pypdf import PdfReader
 
 from opsn.core.money import fmt_fr
-from opsn.gestion.billing import billing_run, invoice_credit
-from opsn.gestion.documents import NS, check_xml, invoice_pdf, invoice_xml, statement_pdf
-from opsn.gestion.exports import TITRES_COLUMNS, titres_csv
+from opsn.facturation.billing import billing_run, invoice_credit
+from opsn.facturation.documents import NS, check_xml, invoice_pdf, invoice_xml, statement_pdf
+from opsn.facturation.exports import TITRES_COLUMNS, titres_csv
 from opsn.gestion.models import Invoice, Operator
 from opsn.gestion.permissions import SYSTEM
 

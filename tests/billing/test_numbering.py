@@ -12,14 +12,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from lxml import etree
 
-from opsn.gestion.billing import (
+from opsn.facturation.billing import (
     billing_preview,
     billing_run,
     invoice_cancel_draft,
     invoice_credit,
     invoices_issue_drafts,
 )
-from opsn.gestion.documents import NS, check_xml
+from opsn.facturation.documents import NS, check_xml
 from opsn.gestion.models import (
     BillingRun,
     CatalogueVersion,

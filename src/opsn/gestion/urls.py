@@ -1,7 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from opsn.gestion import views, views_billing
+from opsn.facturation import views as views_billing
+from opsn.gestion import views
 
 urlpatterns = [
     path("connexion/", auth_views.LoginView.as_view(), name="connexion"),

@@ -37,7 +37,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return redirect("adherent", member_id=ms[0].member_id)
     today = _today()
     deadlines = selectors.dashboard_deadlines(user=request.user, today=today)
-    from opsn.gestion.views_billing import revenue_chart
+    from opsn.facturation.views import revenue_chart
 
     chart = revenue_chart([m.operator_id for m in ms if m.role != Role.REFERENT])
     return render(

@@ -229,7 +229,7 @@ def _build_invoice(
     number: tuple[str, int] | None,
 ) -> tuple[Invoice, list[InvoiceLine]]:
     """Facture et lignes en mémoire (écrites ensuite par lots)."""
-    from opsn.gestion.documents import invoice_xml
+    from opsn.facturation.documents import invoice_xml
 
     totals = bill.totals
     invoice = Invoice(
@@ -320,7 +320,7 @@ def _write(pairs: list[tuple[Invoice, list[InvoiceLine]]]) -> None:
 
 
 def _issue(invoice: Invoice, seq: InvoiceSequence, issued_on: dt.date) -> None:
-    from opsn.gestion.documents import invoice_xml
+    from opsn.facturation.documents import invoice_xml
 
     number, rank = _next_number(seq, issued_on)
     invoice.number, invoice.sequence_number = number, rank

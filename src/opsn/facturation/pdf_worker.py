@@ -13,7 +13,7 @@ def init() -> None:
 
 
 def render_batch(ids: list[int], directory: str) -> list[str]:
-    from opsn.gestion.documents import invoice_pdf
+    from opsn.facturation.documents import invoice_pdf
     from opsn.gestion.models import Invoice
 
     written = []

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from opsn.core.money import round_cents
-from opsn.gestion import pdf_worker
+from opsn.facturation import pdf_worker
 from opsn.gestion.models import Invoice, InvoiceStatus, Operator
 
 TITRES_COLUMNS = (

@@ -13,7 +13,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from opsn.gestion import billing, documents, evolution, exports
+from opsn.facturation import billing, documents, evolution, exports
 from opsn.gestion.models import Invoice, InvoiceStatus, Operator, Role
 from opsn.gestion.permissions import can, memberships, require, visible_members
 

@@ -1,0 +1,2 @@
+"""Facturation : campagnes, factures, numérotation, avoirs, documents (PDF, Factur-X),
+exports (titres, PES), journal."""
