@@ -8,6 +8,9 @@ class GestionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from opsn.gestion import audit
+        from django.db.backends.signals import connection_created
+
+        from opsn.gestion import audit, integrity
 
         audit.connect_signals()
+        connection_created.connect(integrity.on_connection_created)

@@ -36,10 +36,59 @@ class AppendOnlyError(ValidationError):
 
 
 class Operator(models.Model):
+    """Émetteur des factures et des titres : identité légale, comptable public, compte du
+    Trésor et codes Hélios (PES V2). Les champs obligatoires sont contrôlés avant chaque
+    émission (`opsn.facturation.identites`)."""
+
     code = models.SlugField("code", max_length=40, unique=True)
-    name = models.CharField("nom", max_length=200)
+    name = models.CharField("raison sociale", max_length=200)
     siren = models.CharField("SIREN", max_length=9, blank=True)
-    address = models.TextField("adresse", blank=True)
+    siret = models.CharField("SIRET", max_length=14, blank=True)
+    vat_number = models.CharField(
+        "numéro de TVA intracommunautaire",
+        max_length=13,
+        blank=True,
+        help_text="Seulement si l'opérateur est assujetti (prestations soumises ou exonérées).",
+    )
+    address = models.CharField("adresse (numéro et voie)", max_length=200, blank=True)
+    address_complement = models.CharField("complément d'adresse", max_length=200, blank=True)
+    postcode = models.CharField("code postal", max_length=5, blank=True)
+    city = models.CharField("commune", max_length=100, blank=True)
+    email = models.EmailField("courriel de contact", blank=True)
+    electronic_address = models.CharField(
+        "adresse électronique de facturation",
+        max_length=100,
+        blank=True,
+        help_text="Adresse de réception des factures électroniques (BT-34), par défaut le SIREN.",
+    )
+    electronic_address_scheme = models.CharField(
+        "schéma de l'adresse électronique", max_length=4, default="0225"
+    )
+    vat_outside_scope_mention = models.CharField(
+        "mention légale hors champ de TVA",
+        max_length=300,
+        blank=True,
+        help_text="Fondement propre à l'opérateur pour les prestations hors du champ de la TVA "
+        "(par exemple « TVA non applicable – article 256 B du CGI »).",
+    )
+    accountant_name = models.CharField("comptable public (poste)", max_length=200, blank=True)
+    accountant_address = models.CharField("adresse du comptable", max_length=300, blank=True)
+    iban = models.CharField("IBAN du compte au Trésor", max_length=34, blank=True)
+    bic = models.CharField("BIC", max_length=11, blank=True)
+    pes_id_post = models.CharField("codique du poste comptable (IdPost)", max_length=7, blank=True)
+    pes_cod_col = models.CharField("code collectivité Hélios (CodCol)", max_length=3, blank=True)
+    pes_cod_bud = models.CharField("code budget Hélios (CodBud)", max_length=2, blank=True)
+    pes_budget_label = models.CharField("libellé du budget", max_length=100, blank=True)
+    pes_product_code = models.CharField(
+        "code produit local par défaut (CodProdLoc)", max_length=4, blank=True
+    )
+    pes_accounts = models.JSONField(
+        "correspondance des imputations",
+        default=dict,
+        blank=True,
+        help_text='Imputation du catalogue → {"nature": compte budgétaire, "produit": '
+        'CodProdLoc, "fonction": code fonction}, réglée avec le comptable.',
+    )
 
     class Meta:
         verbose_name = "opérateur"
@@ -182,9 +231,26 @@ class Member(models.Model):
         verbose_name="rattaché à",
     )
     service_code = models.CharField("code service (Chorus Pro)", max_length=100, blank=True)
-    engagement_number = models.CharField("numéro d'engagement", max_length=100, blank=True)
-    address = models.TextField("adresse", blank=True)
+    engagement_number = models.CharField("numéro d'engagement", max_length=50, blank=True)
+    engagement_required = models.BooleanField(
+        "numéro d'engagement exigé",
+        default=False,
+        help_text="Le débiteur exige un numéro d'engagement sur ses factures (Chorus Pro).",
+    )
+    address = models.CharField("adresse (numéro et voie)", max_length=200, blank=True)
+    address_complement = models.CharField("complément d'adresse", max_length=200, blank=True)
+    postcode = models.CharField("code postal", max_length=5, blank=True)
+    city = models.CharField("commune", max_length=100, blank=True)
     email = models.EmailField("courriel", blank=True)
+    electronic_address = models.CharField(
+        "adresse électronique de facturation",
+        max_length=100,
+        blank=True,
+        help_text="Adresse de réception des factures électroniques (BT-49), par défaut le SIREN.",
+    )
+    electronic_address_scheme = models.CharField(
+        "schéma de l'adresse électronique", max_length=4, default="0225"
+    )
 
     class Meta:
         verbose_name = "adhérent"
@@ -713,3 +779,99 @@ class ChangeRequest(models.Model):
         verbose_name = "demande de modification"
         verbose_name_plural = "demandes de modification"
         ordering = ["-created_at"]
+
+
+# -- pièces émises : PDF conservé, journal chaîné, titres de recettes (PES V2) ------------
+
+
+class InvoiceDocument(models.Model):
+    """PDF Factur-X d'une pièce émise, conservé tel que rendu la première fois (avec son
+    empreinte) : chaque téléchargement sert les mêmes octets."""
+
+    invoice = models.OneToOneField(
+        Invoice, on_delete=models.PROTECT, related_name="document", verbose_name="pièce"
+    )
+    pdf = models.BinaryField("PDF/A-3 Factur-X")
+    sha256 = models.CharField("empreinte SHA-256 du PDF", max_length=64)
+    rendered_at = models.DateTimeField("rendu le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "PDF conservé"
+        verbose_name_plural = "PDF conservés"
+
+
+class JournalEntry(models.Model):
+    """Journal append-only des pièces émises d'un opérateur : chaque entrée enchaîne
+    l'empreinte de la pièce (XML Factur-X et données de tête) à celle de l'entrée
+    précédente. `opsn factures verifier` recalcule la chaîne."""
+
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="journal", verbose_name="opérateur"
+    )
+    position = models.PositiveIntegerField("rang")
+    invoice = models.OneToOneField(
+        Invoice, on_delete=models.PROTECT, related_name="journal_entry", verbose_name="pièce"
+    )
+    document_sha256 = models.CharField("empreinte de la pièce", max_length=64)
+    previous_hash = models.CharField("maillon précédent", max_length=64)
+    chain_hash = models.CharField("maillon", max_length=64)
+    at = models.DateTimeField("enregistré le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "entrée du journal des pièces"
+        verbose_name_plural = "journal des pièces"
+        ordering = ["operator", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "position"], name="unique_journal_rank"),
+        ]
+
+
+class PesBordereau(models.Model):
+    """Bordereau de titres d'un flux PES V2 Recette : numéroté par exercice et par type de
+    bordereau (01 ordinaire, 02 annulation-réduction), sans trou, indépendamment des
+    numéros de facture."""
+
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="bordereaux", verbose_name="opérateur"
+    )
+    year = models.PositiveIntegerField("exercice")
+    kind = models.CharField("type de bordereau (TypBord)", max_length=2)
+    number = models.PositiveIntegerField("numéro (IdBord)")
+    issued_on = models.DateField("date d'émission")
+    created_at = models.DateTimeField("créé le", auto_now_add=True)
+    flow_name = models.CharField("nom du fichier PES", max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = "bordereau de titres"
+        verbose_name_plural = "bordereaux de titres"
+        ordering = ["operator", "year", "kind", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operator", "year", "kind", "number"], name="unique_bordereau"
+            ),
+        ]
+
+
+class PesTitre(models.Model):
+    """Titre de recettes (pièce PES) d'une facture ou d'un avoir : un par pièce émise,
+    numéroté par exercice (IdPce) sans trou."""
+
+    bordereau = models.ForeignKey(
+        PesBordereau, on_delete=models.PROTECT, related_name="titres", verbose_name="bordereau"
+    )
+    invoice = models.OneToOneField(
+        Invoice, on_delete=models.PROTECT, related_name="titre", verbose_name="pièce"
+    )
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="+", verbose_name="opérateur"
+    )
+    year = models.PositiveIntegerField("exercice")
+    number = models.PositiveIntegerField("numéro de titre (IdPce)")
+
+    class Meta:
+        verbose_name = "titre de recettes"
+        verbose_name_plural = "titres de recettes"
+        ordering = ["operator", "year", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "year", "number"], name="unique_titre"),
+        ]
