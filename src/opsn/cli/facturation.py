@@ -1,0 +1,251 @@
+"""Commandes `opsn facturer`, `opsn factures …` et `opsn evolution`."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from opsn.cli.base import _actor, _django, _fail, _migrate, _operators, app, console, err
+from opsn.core.money import fmt_fr
+
+
+@app.command("facturer")
+def facturer(
+    annee: Annotated[int, typer.Option("--annee", help="Année à facturer.")],
+    operateur: Annotated[str | None, typer.Option("--operateur")] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Écrire et émettre les factures (sinon : simulation).")
+    ] = False,
+    brouillons: Annotated[
+        bool,
+        typer.Option("--brouillons", help="Avec --apply : s'arrêter aux brouillons, sans numéro."),
+    ] = False,
+    date_emission: Annotated[
+        str | None, typer.Option("--date-emission", help="AAAA-MM-JJ ; par défaut aujourd'hui.")
+    ] = None,
+    utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
+    format: Annotated[str, typer.Option("--format", help="table ou json")] = "table",
+) -> None:
+    """Campagne annuelle : simulation par défaut, --apply pour créer et émettre les factures."""
+    import datetime as dt
+
+    from rich.progress import Progress
+
+    _django()
+    _migrate()
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from opsn.facturation.billing import billing_preview, billing_run
+
+    try:
+        issued_on = dt.date.fromisoformat(date_emission) if date_emission else dt.date.today()
+    except ValueError:
+        _fail(f"date d'émission « {date_emission} » invalide (AAAA-MM-JJ).")
+    actor = _actor(utilisateur)
+    result: dict = {"annee": annee, "operateurs": []}
+    for operator in _operators(operateur):
+        with Progress(console=err, transient=True, disable=format == "json") as bar:
+            task = bar.add_task(f"{operator.code} : calcul des adhérents", total=None)
+
+            def tick(done: int, total: int, task=task, bar=bar) -> None:  # noqa: ANN001
+                bar.update(task, completed=done, total=total)
+
+            try:
+                if apply:
+                    report = billing_run(
+                        actor=actor,
+                        operator=operator,
+                        year=annee,
+                        issued_on=issued_on,
+                        issue=not brouillons,
+                        progress=tick,
+                    )
+                    bills, created = report.bills, report.created
+                else:
+                    bills, created = (
+                        billing_preview(operator=operator, year=annee, progress=tick),
+                        [],
+                    )
+            except (PermissionDenied, ValidationError) as exc:
+                _fail(" ".join(getattr(exc, "messages", [str(exc)])))
+                return
+        entry = {
+            "operateur": operator.code,
+            "adherents": [
+                {
+                    "adherent": b.member.name,
+                    "total_ht": str(b.totals.net),
+                    "total_tva": str(b.totals.vat),
+                    "total_ttc": str(b.totals.gross),
+                    "lignes": len(b.lines),
+                    "bloquants": b.blocking,
+                    "deja_facture": b.already_invoiced,
+                }
+                for b in bills
+            ],
+            "factures_creees": [i.number or f"brouillon {i.pk}" for i in created],
+        }
+        result["operateurs"].append(entry)
+        if format == "json":
+            continue
+        table = Table(title=f"{operator.name} – {annee}", header_style="bold")
+        for col, just in (
+            ("Adhérent", "left"),
+            ("Lignes", "right"),
+            ("Total TTC", "right"),
+            ("État", "left"),
+        ):
+            table.add_column(col, justify=just)  # type: ignore[arg-type]
+        for b in bills:
+            state = (
+                "[red]bloqué[/] : " + " ; ".join(b.blocking)
+                if b.blocking
+                else f"déjà facturé ({b.already_invoiced})"
+                if b.already_invoiced
+                else "à facturer"
+            )
+            table.add_row(b.member.name, str(len(b.lines)), fmt_fr(b.totals.gross), state)
+        console.print(table)
+        billable = [b for b in bills if b.billable]
+        blocked = [b for b in bills if b.blocking]
+        console.print(
+            f"{len(billable)} adhérent(s) à facturer pour "
+            f"{fmt_fr(sum((b.totals.gross for b in billable), Decimal(0)))} TTC, "
+            f"{len(blocked)} bloqué(s), "
+            f"{sum(1 for b in bills if b.already_invoiced)} déjà facturé(s).",
+            highlight=False,
+        )
+        if apply:
+            numbers = [i.number for i in created if i.number]
+            span = f" ({numbers[0]} à {numbers[-1]})" if numbers else ""
+            what = "brouillon(s) créé(s)" if brouillons else "facture(s) émise(s)"
+            console.print(f"[green]{len(created)} {what}[/]{span}.", highlight=False)
+        else:
+            console.print("Simulation : rien n'a été écrit (ajoutez --apply pour émettre).")
+    if format == "json":
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+factures_app = typer.Typer(
+    help="Factures émises : PDF Factur-X, titres de recettes, avoirs.", no_args_is_help=True
+)
+app.add_typer(factures_app, name="factures")
+
+
+@factures_app.command("pdf")
+def factures_pdf(
+    annee: Annotated[int, typer.Option("--annee")],
+    operateur: Annotated[str, typer.Option("--operateur")],
+    dossier: Annotated[Path, typer.Option("--dossier", help="Dossier de sortie.")] = Path(
+        "factures"
+    ),
+    processus: Annotated[
+        int, typer.Option("--processus", min=1, help="Processus de rendu (un par cœur).")
+    ] = 2,
+    zip_: Annotated[bool, typer.Option("--zip", help="Produire aussi l'archive ZIP.")] = False,
+) -> None:
+    """PDF/A-3b avec XML Factur-X de chaque pièce émise (et archive ZIP)."""
+    from rich.progress import Progress
+
+    _django()
+    _migrate()
+    from opsn.facturation.exports import pdf_zip, render_pdfs
+
+    (operator,) = _operators(operateur)
+    target = dossier / operator.code / str(annee)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("Rendu des PDF", total=None)
+        paths = render_pdfs(
+            operator,
+            annee,
+            target,
+            workers=processus,
+            progress=lambda d, t: bar.update(task, completed=d, total=t),
+        )
+    console.print(f"{len(paths)} PDF dans {target}", highlight=False)
+    if zip_ and paths:
+        archive = pdf_zip(paths, dossier / f"{operator.code}-{annee}.zip")
+        console.print(f"Archive : {archive}", highlight=False)
+
+
+@factures_app.command("titres")
+def factures_titres(
+    annee: Annotated[int, typer.Option("--annee")],
+    operateur: Annotated[str, typer.Option("--operateur")],
+    sortie: Annotated[
+        Path | None, typer.Option("--sortie", help="Fichier CSV (sinon la sortie standard).")
+    ] = None,
+) -> None:
+    """CSV des titres de recettes : une ligne par pièce et par imputation."""
+    _django()
+    _migrate()
+    from opsn.facturation.exports import titres_csv
+
+    (operator,) = _operators(operateur)
+    text = titres_csv(operator, annee)
+    if sortie is None:
+        typer.echo(text, nl=False)
+    else:
+        sortie.write_text(text, encoding="utf-8")
+        console.print(f"{text.count(chr(10)) - 1} titre(s) écrits dans {sortie}", highlight=False)
+
+
+@factures_app.command("avoir")
+def factures_avoir(
+    numero: Annotated[str, typer.Argument(help="Numéro de la facture à corriger.")],
+    operateur: Annotated[str, typer.Option("--operateur")],
+    motif: Annotated[str, typer.Option("--motif")],
+    date_emission: Annotated[str | None, typer.Option("--date-emission")] = None,
+    utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
+) -> None:
+    """Émet un avoir total sur une facture émise."""
+    import datetime as dt
+
+    _django()
+    _migrate()
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from opsn.facturation.billing import invoice_credit
+    from opsn.gestion.models import Invoice
+
+    (operator,) = _operators(operateur)
+    invoice = Invoice.objects.filter(operator=operator, number=numero).first()
+    if invoice is None:
+        _fail(f"facture « {numero} » introuvable chez {operator.code}.")
+    issued_on = dt.date.fromisoformat(date_emission) if date_emission else dt.date.today()
+    try:
+        credit = invoice_credit(
+            actor=_actor(utilisateur), invoice=invoice, reason=motif, issued_on=issued_on
+        )
+    except (PermissionDenied, ValidationError) as exc:
+        _fail(" ".join(getattr(exc, "messages", [str(exc)])))
+        return
+    console.print(
+        f"Avoir {credit.number} émis sur la facture {numero} ({fmt_fr(credit.total_ttc)} TTC).",
+        highlight=False,
+    )
+
+
+@app.command("evolution")
+def evolution(
+    annee: Annotated[int, typer.Option("--annee")],
+    operateur: Annotated[str, typer.Option("--operateur")],
+    sortie: Annotated[Path | None, typer.Option("--sortie")] = None,
+) -> None:
+    """Évolution par adhérent et par service par rapport à l'année précédente (CSV)."""
+    _django()
+    _migrate()
+    from opsn.facturation.evolution import evolution_csv, evolution_report
+
+    (operator,) = _operators(operateur)
+    text = evolution_csv(evolution_report(operator=operator, year=annee))
+    if sortie is None:
+        typer.echo(text, nl=False)
+    else:
+        sortie.write_text(text, encoding="utf-8")
+        console.print(f"Rapport écrit dans {sortie}", highlight=False)
