@@ -12,6 +12,7 @@ from opsn.core.errors import OpsnError
 from opsn.core.pricing import Line
 from opsn.gestion import bridge
 from opsn.gestion.models import Convention, InvoiceLine, InvoiceStatus, Operator
+from opsn.plateforme.csv import csv_text
 
 ZERO = Decimal("0.00")
 
@@ -96,26 +97,25 @@ def evolution_report(*, operator: Operator, year: int) -> list[Evolution]:
     return result
 
 
-def evolution_csv(rows: list[Evolution]) -> str:
-    import csv
-    import io
+EVOLUTION_COLUMNS = (
+    "adherent",
+    "service",
+    "montant_annee_precedente",
+    "montant_annee",
+    "ecart",
+    "variation",
+    "causes",
+)
+EVOLUTION_NUMBERS = ("montant_annee_precedente", "montant_annee", "ecart", "variation")
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(
-        [
-            "adherent",
-            "service",
-            "montant_annee_precedente",
-            "montant_annee",
-            "ecart",
-            "variation",
-            "causes",
-        ]
-    )
-    for r in rows:
-        writer.writerow(
-            [
+
+def evolution_csv(rows: list[Evolution]) -> str:
+    """CSV de l'évolution ; noms d'adhérents et libellés neutralisés contre les formules de
+    tableur, montants et variations (`-12.50`, `+5,3 %`) laissés tels quels."""
+    return csv_text(
+        EVOLUTION_COLUMNS,
+        (
+            (
                 r.member,
                 r.service,
                 f"{r.previous:.2f}",
@@ -123,9 +123,11 @@ def evolution_csv(rows: list[Evolution]) -> str:
                 f"{r.delta:.2f}",
                 r.percent,
                 " ; ".join(r.causes),
-            ]
-        )
-    return buffer.getvalue()
+            )
+            for r in rows
+        ),
+        numeric=EVOLUTION_NUMBERS,
+    )
 
 
 def revenue_by_family(*, operator_ids: list[int]) -> dict[str, dict[int, Decimal]]:

@@ -7,8 +7,6 @@ numero_engagement, imputation, objet, montant_ht, montant_tva, montant_ttc, piec
 
 from __future__ import annotations
 
-import csv
-import io
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -19,6 +17,7 @@ from pathlib import Path
 from opsn.core.money import round_cents
 from opsn.facturation import pdf_worker
 from opsn.gestion.models import Invoice, InvoiceStatus, Operator
+from opsn.plateforme.csv import csv_text
 
 TITRES_COLUMNS = (
     "numero_piece",
@@ -37,6 +36,7 @@ TITRES_COLUMNS = (
     "montant_ttc",
     "piece_origine",
 )
+TITRES_AMOUNTS = ("exercice", "montant_ht", "montant_tva", "montant_ttc")
 
 
 def issued_invoices(operator: Operator, year: int) -> Iterable[Invoice]:
@@ -113,11 +113,9 @@ def titres_rows(operator: Operator, year: int) -> list[dict[str, str]]:
 
 
 def titres_csv(operator: Operator, year: int) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=TITRES_COLUMNS, delimiter=";", lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(titres_rows(operator, year))
-    return buffer.getvalue()
+    """CSV des titres ; les cellules de texte (nom du débiteur, engagement…) sont neutralisées
+    contre les formules de tableur, les montants restent des nombres."""
+    return csv_text(TITRES_COLUMNS, titres_rows(operator, year), numeric=TITRES_AMOUNTS)
 
 
 def render_pdfs(
