@@ -16,6 +16,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.http import HttpRequest, HttpResponse
 
 _actor: ContextVar[Any] = ContextVar("opsn_audit_actor", default=None)
+_reason: ContextVar[str] = ContextVar("opsn_audit_reason", default="")
 SKIPPED_FIELDS = {"content"}  # le YAML complet d'un catalogue : son empreinte suffit
 
 
@@ -27,6 +28,43 @@ def acting_as(user: Any) -> Iterator[None]:
         yield
     finally:
         _actor.reset(token)
+
+
+@contextmanager
+def with_reason(reason: str) -> Iterator[None]:
+    """Motif noté sur les entrées écrites dans le bloc (correction d'un indice…)."""
+    token = _reason.set(reason)
+    try:
+        yield
+    finally:
+        _reason.reset(token)
+
+
+def record(
+    *,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    object_repr: str,
+    operator_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+) -> Any:
+    """Entrée explicite du journal (ce que les signaux ne voient pas : comptes, rôles)."""
+    from opsn.gestion.models import AuditEntry
+
+    return AuditEntry.objects.create(
+        operator_id=operator_id,
+        actor=_actor.get(),
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        object_repr=object_repr[:300],
+        before=before,
+        after=after,
+        reason=reason or _reason.get(),
+    )
 
 
 class AuditActorMiddleware:
@@ -85,6 +123,7 @@ def _after(sender: type[Model], instance: Model, created: bool, **kwargs: Any) -
         object_repr=str(instance)[:300],
         before=before,
         after=after,
+        reason=_reason.get(),
     )
 
 
@@ -100,6 +139,7 @@ def _deleted(sender: type[Model], instance: Model, **kwargs: Any) -> None:
         object_repr=str(instance)[:300],
         before=snapshot(instance),
         after=None,
+        reason=_reason.get(),
     )
 
 

@@ -182,7 +182,46 @@ class CatalogueVersion(models.Model):
         super().save(*args, **kwargs)
 
 
+class PlatformAdmin(models.Model):
+    """Administrateur de la plateforme : crée les opérateurs, tient les données de référence
+    (indices) et seul entre dans l'administration Django, limitée aux données de la
+    plateforme. Jamais personnel d'un opérateur (`opsn.plateforme.comptes`)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="platform_admin",
+        verbose_name="utilisateur",
+    )
+    granted_at = models.DateTimeField("habilité le", auto_now_add=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="habilité par",
+    )
+
+    class Meta:
+        verbose_name = "administrateur de la plateforme"
+        verbose_name_plural = "administrateurs de la plateforme"
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+INDEX_MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+INDEX_FIRST_MONTH = "1990-01"
+SYNTEC_MIN = 50
+SYNTEC_MAX = 1000
+
+
 class IndexValue(models.Model):
+    """Donnée de référence de la plateforme (un fait national publié, avec sa source) :
+    saisie par l'administrateur de la plateforme, lue par tous les opérateurs ; une valeur
+    déjà utilisée par une facture émise ne change plus (`opsn.plateforme.indices`)."""
+
     index = models.CharField("indice", max_length=20, default="syntec")
     month = models.CharField("mois (AAAA-MM)", max_length=7)
     value = models.DecimalField("valeur", max_digits=10, decimal_places=4)
@@ -196,6 +235,15 @@ class IndexValue(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["index", "month", "series"], name="unique_index_month"),
             models.CheckConstraint(condition=models.Q(value__gt=0), name="index_value_positive"),
+            models.CheckConstraint(
+                condition=~models.Q(index="syntec")
+                | models.Q(value__gte=SYNTEC_MIN, value__lte=SYNTEC_MAX),
+                name="syntec_value_bounds",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(month__regex=INDEX_MONTH_PATTERN, month__gte=INDEX_FIRST_MONTH),
+                name="index_month_format",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -480,6 +528,7 @@ class AuditEntry(models.Model):
     object_repr = models.CharField("désignation", max_length=300)
     before = models.JSONField("avant", null=True, blank=True)
     after = models.JSONField("après", null=True, blank=True)
+    reason = models.TextField("motif", blank=True, default="")
 
     class Meta:
         verbose_name = "entrée du journal d'audit"
