@@ -89,6 +89,32 @@ class Operator(models.Model):
         help_text='Imputation du catalogue → {"nature": compte budgétaire, "produit": '
         'CodProdLoc, "fonction": code fonction}, réglée avec le comptable.',
     )
+    # Avis des sommes à payer (ASAP) joint aux titres des débiteurs publics (PES_Facture).
+    pes_ref_bdf = models.CharField(
+        "numéro émetteur (RefBdf)",
+        max_length=13,
+        blank=True,
+        help_text="Numéro émetteur du budget (paiement par talon) donné par le comptable.",
+    )
+    pes_signatory_last_name = models.CharField(
+        "signataire des titres : nom", max_length=38, blank=True
+    )
+    pes_signatory_first_name = models.CharField(
+        "signataire des titres : prénom", max_length=38, blank=True
+    )
+    pes_signatory_role = models.CharField(
+        "signataire des titres : qualité",
+        max_length=50,
+        blank=True,
+        help_text="Par exemple « Le Président ».",
+    )
+    pes_collection_centre = models.CharField(
+        "centre d'encaissement des finances publiques",
+        max_length=200,
+        blank=True,
+        help_text="TSA éventuel, code postal et ville, par exemple « TSA 12345, 35908 RENNES "
+        "CEDEX 9 », donnés par le comptable.",
+    )
 
     class Meta:
         verbose_name = "opérateur"
