@@ -164,6 +164,18 @@ class StaffMembership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} – {self.get_role_display()} ({self.operator.code})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # le personnel d'un opérateur n'a aucun pouvoir hors de son opérateur (issue 9)
+        if self.user.is_superuser or self.user.is_staff:
+            raise ValidationError(
+                "Le compte d'un opérateur n'est ni superutilisateur ni « staff » Django."
+            )
+        if PlatformAdmin.objects.filter(user_id=self.user_id).exists():
+            raise ValidationError(
+                "Un administrateur de la plateforme n'est personnel d'aucun opérateur."
+            )
+        super().save(*args, **kwargs)
+
 
 class CatalogueVersion(models.Model):
     """Une version de catalogue chargée depuis un fichier livré ; figée dès qu'une

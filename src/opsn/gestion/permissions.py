@@ -15,7 +15,7 @@ ACTIONS: dict[str, set[str]] = {
     "modifier_conventions": {Role.ADMIN, Role.BILLING},
     "saisir_usages": {Role.ADMIN, Role.BILLING, Role.TECHNICIAN},
     "saisir_interventions": {Role.ADMIN, Role.TECHNICIAN},
-    "gerer_indices": {Role.ADMIN, Role.BILLING},
+    "gerer_equipe": {Role.ADMIN},
     "facturer": {Role.ADMIN, Role.BILLING},
     "importer": {Role.ADMIN, Role.BILLING},
 }
@@ -24,7 +24,7 @@ ACTION_FR = {
     "modifier_conventions": "modifier les conventions",
     "saisir_usages": "saisir des usages",
     "saisir_interventions": "saisir des interventions",
-    "gerer_indices": "gérer les indices",
+    "gerer_equipe": "gérer l'équipe de l'opérateur",
     "facturer": "facturer",
     "importer": "importer des conventions",
 }
