@@ -19,7 +19,8 @@ from django.contrib.auth import get_user_model
 
 from opsn.core import members as core
 from opsn.core.scenario import load_scenario
-from opsn.gestion import services
+from opsn.facturation.identites import with_luhn_key
+from opsn.gestion import identites_demo, services
 from opsn.gestion.models import (
     CatalogueVersion,
     Convention,
@@ -30,10 +31,12 @@ from opsn.gestion.models import (
     Subscription,
     UsageRecord,
 )
+from opsn.referentiel import Referentiel
 from opsn.referentiel.resolve import resolve_member
 
 ACCEPTANCE = Path(__file__).resolve().parents[1] / "acceptance"
 _dummy_siret = itertools.count(1)
+_REF = Referentiel.charger()
 
 
 @dataclass
@@ -51,21 +54,29 @@ def _num(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def _siret(member: core.Member) -> str:
-    if member.siren:
-        return f"{member.siren}00011"
-    return f"{99_000_000_000_000 + next(_dummy_siret):014d}"
+def _siren(member: core.Member) -> str:
+    """SIREN du référentiel, ou SIREN fictif à clé valide pour un organisme décrit."""
+    return member.siren or with_luhn_key(f"{29_900_000 + next(_dummy_siret):08d}")
 
 
 def _db_member(operator: Operator, m: core.Member, parent: Member | None = None) -> Member:
+    siren = _siren(m)
+    commune = _REF.par_code(m.insee) if m.insee else None
+    identity = identites_demo.debtor_fields(
+        kind=m.kind,
+        name=m.name,
+        siren=siren,
+        postcode=commune.codes_postaux[0] if commune and commune.codes_postaux else "33000",
+        city=commune.nom if commune else m.name,
+    )
     return Member.objects.create(
         operator=operator,
         kind=m.kind,
         name=m.name,
         nature=m.nature or "",
         insee=m.insee or "",
-        siren=m.siren or "",
-        siret=_siret(m),
+        siren=siren,
+        **identity,
         population_totale=m.population_totale,
         population_municipale=m.population_municipale,
         population_source=m.population_source or "",
@@ -83,7 +94,7 @@ def load_case(case_id: str, years: list[int] | None = None) -> LoadedScenario:
     services.catalogues_load_shipped()
     services.index_values_load_shipped()
     cat = scenario.catalogue
-    operator = Operator.objects.get(code=cat.operator.code)
+    operator = identites_demo.fill_operator(Operator.objects.get(code=cat.operator.code))
     version = CatalogueVersion.objects.get(operator=operator, version=cat.version)
     loaded = LoadedScenario(case_id, scenario.year, operator, version)
     for i, m in enumerate(scenario.members, start=1):
@@ -166,7 +177,7 @@ def build_gironde_documents() -> dict[str, Member]:
     p11 = load_case("P11")
     (epci,) = p11.members.values()
     epci.service_code, epci.engagement_number = SERVICE_CODE, ENGAGEMENT
-    epci.address = "Mairie, 1 place de la République, 33830 Belin-Béliet"
+    epci.address, epci.postcode, epci.city = "1 place de la République", "33830", "Belin-Béliet"
     epci.save()
     p13 = load_case("P13")
     ((ident, mixed),) = p13.members.items()

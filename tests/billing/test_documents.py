@@ -100,7 +100,9 @@ def test_xml_is_valid_en16931_with_parties_and_totals(gironde, key: str) -> None
     )
     assert (seller.text, seller.get("schemeID")) == ("200010049", "0002"), "SIREN du vendeur"
     buyer = root.find(f"{agreement}/ram:BuyerTradeParty/ram:SpecifiedLegalOrganization/ram:ID", NS)
-    assert (buyer.text, buyer.get("schemeID")) == (invoice.member.siret, "0009"), "SIRET"
+    assert (buyer.text, buyer.get("schemeID")) == (invoice.member.siren, "0002"), "SIREN"
+    buyer_id = root.find(f"{agreement}/ram:BuyerTradeParty/ram:GlobalID", NS)
+    assert (buyer_id.text, buyer_id.get("schemeID")) == (invoice.member.siret, "0009"), "SIRET"
     assert len(invoice.member.siret) == 14
     if key == "epci":
         assert _text(root, f"{agreement}/ram:BuyerReference") == SERVICE_CODE

@@ -20,6 +20,7 @@ from django.db.models import Prefetch
 
 from opsn.core.errors import OpsnError
 from opsn.core.pricing import Line, compute_totals
+from opsn.facturation.identites import debtor_problems, electronic_address, operator_problems
 from opsn.gestion import bridge
 from opsn.gestion.audit import acting_as
 from opsn.gestion.models import (
@@ -79,10 +80,7 @@ class RunReport:
 
 
 def _member_blocking(member: Member) -> list[str]:
-    problems = []
-    if not member.siret:
-        problems.append("SIRET du débiteur manquant (obligatoire pour Chorus Pro).")
-    return problems
+    return debtor_problems(member)
 
 
 CHUNK = 1000  # adhérents calculés à la fois : la mémoire reste bornée à l'échelle nationale
@@ -126,6 +124,7 @@ def billing_preview(
     )
     result: list[MemberBill] = []
     pricers: dict = {}
+    issuer_checks: dict[frozenset[str], list[str]] = {}
     done = 0
     for start in range(0, len(order), CHUNK):
         chunk = order[start : start + CHUNK]
@@ -167,6 +166,10 @@ def billing_preview(
                 continue  # rien n'est dû cette année (convention finie, pas commencée…)
             if any(line.amount for line in bill.lines):
                 bill.blocking.extend(_member_blocking(bill.member))
+                kinds = frozenset(line.vat.kind for line in bill.lines if line.amount)
+                if kinds not in issuer_checks:
+                    issuer_checks[kinds] = operator_problems(operator, vat_kinds=set(kinds))
+                bill.blocking.extend(issuer_checks[kinds])
             bill.already_invoiced = invoiced.get(member_id)
             result.append(bill)
         done += len(chunk)
@@ -204,18 +207,44 @@ def _next_number(seq: InvoiceSequence, issued_on: dt.date) -> tuple[str, int]:
 
 
 def _snapshot_issuer(operator: Operator) -> dict[str, Any]:
-    return {"nom": operator.name, "siren": operator.siren, "adresse": operator.address}
+    """Identité de l'émetteur figée dans la pièce (la pièce ne change plus ensuite)."""
+    return {
+        "nom": operator.name,
+        "siren": operator.siren,
+        "siret": operator.siret,
+        "tva": operator.vat_number,
+        "adresse": operator.address,
+        "complement": operator.address_complement,
+        "code_postal": operator.postcode,
+        "ville": operator.city,
+        "courriel": operator.email,
+        "adresse_electronique": electronic_address(operator),
+        "schema_adresse_electronique": operator.electronic_address_scheme or "0225",
+        "mention_hors_champ": operator.vat_outside_scope_mention,
+        "comptable": operator.accountant_name,
+        "adresse_comptable": operator.accountant_address,
+        "iban": operator.iban.replace(" ", ""),
+        "bic": operator.bic,
+    }
 
 
-def _snapshot_debtor(member: Member) -> dict[str, Any]:
+def _snapshot_debtor(member: Member, convention: Convention | None = None) -> dict[str, Any]:
     return {
         "nom": member.name,
         "siren": member.siren,
         "siret": member.siret,
         "adresse": member.address,
+        "complement": member.address_complement,
+        "code_postal": member.postcode,
+        "ville": member.city,
+        "courriel": member.email,
+        "adresse_electronique": electronic_address(member),
+        "schema_adresse_electronique": member.electronic_address_scheme or "0225",
         "insee": member.insee,
+        "type": member.kind,
         "code_service": member.service_code,
         "numero_engagement": member.engagement_number,
+        "convention": convention.reference if convention else "",
     }
 
 
@@ -258,7 +287,7 @@ def _build_invoice(
             for t in totals.by_rate
         ],
         issuer=_snapshot_issuer(operator),
-        debtor=_snapshot_debtor(bill.member),
+        debtor=_snapshot_debtor(bill.member, bill.conventions[0]),
         due_on=issued_on + dt.timedelta(days=PAYMENT_DAYS),
     )
     lines = [

@@ -47,42 +47,96 @@ def _date(parent: etree._Element, tag: str, day: dt.date) -> None:
     _el(holder, "udt:DateTimeString", day.strftime("%Y%m%d"), format="102")
 
 
-def _party(parent: etree._Element, tag: str, data: dict, *, buyer: bool) -> None:
+# Mentions légales obligatoires (BR-FR-05), codes sujets UNTDID 4451.
+LEGAL_NOTES = {
+    "PMT": "Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : "
+    "40 € (articles L441-10 et D441-5 du code de commerce, L2192-13 du code de la commande "
+    "publique).",
+    "PMD": "Pénalités de retard : intérêts moratoires au taux légal applicable aux pouvoirs "
+    "adjudicateurs (articles R2192-31 et suivants du code de la commande publique).",
+    "AAB": "Pas d'escompte pour paiement anticipé.",
+}
+# Cadre de facturation (BT-23) : S1, dépôt d'une facture de prestation de services.
+BILLING_FRAMEWORK = "S1"
+# Moyen de paiement (BT-81, UNTDID 4461) : 30, virement.
+PAYMENT_MEANS = "30"
+
+
+def _party(parent: etree._Element, tag: str, data: dict, *, seller: bool, vat: bool) -> None:
+    """Vendeur (BG-4) ou acheteur (BG-7) : SIRET (BT-29/BT-46, schéma 0009), SIREN
+    (BT-30/BT-47, schéma 0002), adresse postale, adresse électronique (BT-34/BT-49), numéro
+    de TVA du vendeur (BT-31) seulement s'il facture des prestations soumises ou exonérées."""
     party = _el(parent, tag)
+    if data.get("siret"):
+        _el(party, "ram:GlobalID", data["siret"], schemeID="0009")
     _el(party, "ram:Name", data.get("nom") or "—")
-    legal_id = data.get("siret") if buyer else data.get("siren")
-    if legal_id:
+    if data.get("siren"):
         legal = _el(party, "ram:SpecifiedLegalOrganization")
-        _el(legal, "ram:ID", legal_id, schemeID="0009" if buyer else "0002")
+        _el(legal, "ram:ID", data["siren"], schemeID="0002")
     address = _el(party, "ram:PostalTradeAddress")
-    lines = [
-        x.strip() for x in (data.get("adresse") or "").replace("\n", ",").split(",") if x.strip()
-    ]
-    postcode = next((w for x in lines for w in x.split() if w.isdigit() and len(w) == 5), None)
-    if postcode:
-        _el(address, "ram:PostcodeCode", postcode)
-    if lines:
-        _el(address, "ram:LineOne", lines[0])
+    if data.get("code_postal"):
+        _el(address, "ram:PostcodeCode", data["code_postal"])
+    if data.get("adresse"):
+        _el(address, "ram:LineOne", data["adresse"])
+    if data.get("complement"):
+        _el(address, "ram:LineTwo", data["complement"])
+    if data.get("ville"):
+        _el(address, "ram:CityName", data["ville"])
     _el(address, "ram:CountryID", "FR")
+    if data.get("adresse_electronique"):
+        uri = _el(party, "ram:URIUniversalCommunication")
+        _el(
+            uri,
+            "ram:URIID",
+            data["adresse_electronique"],
+            schemeID=data.get("schema_adresse_electronique") or "0225",
+        )
+    if seller and vat and data.get("tva"):
+        registration = _el(party, "ram:SpecifiedTaxRegistration")
+        _el(registration, "ram:ID", data["tva"], schemeID="VA")
 
 
 def _header_document(root: etree._Element, invoice: Invoice) -> None:
     context = _el(root, "rsm:ExchangedDocumentContext")
     business = _el(context, "ram:BusinessProcessSpecifiedDocumentContextParameter")
-    _el(business, "ram:ID", "A1")  # cadre de facturation Chorus Pro : facture de prestation
+    _el(business, "ram:ID", BILLING_FRAMEWORK)
     guideline = _el(context, "ram:GuidelineSpecifiedDocumentContextParameter")
     _el(guideline, "ram:ID", "urn:cen.eu:en16931:2017")
     document = _el(root, "rsm:ExchangedDocument")
     _el(document, "ram:ID", invoice.number)
     _el(document, "ram:TypeCode", "381" if invoice.kind == InvoiceKind.CREDIT_NOTE else "380")
     _date(document, "ram:IssueDateTime", invoice.issued_on)
-    for vat in invoice.vat_breakdown:
-        if vat.get("mention"):
-            note = _el(document, "ram:IncludedNote")
-            _el(note, "ram:Content", vat["mention"])
+    for mention in vat_mentions(invoice):
+        note = _el(document, "ram:IncludedNote")
+        _el(note, "ram:Content", mention)
     if invoice.reason:
         note = _el(document, "ram:IncludedNote")
         _el(note, "ram:Content", f"Motif de l'avoir : {invoice.reason}")
+    for code, text in LEGAL_NOTES.items():
+        note = _el(document, "ram:IncludedNote")
+        _el(note, "ram:Content", text)
+        _el(note, "ram:SubjectCode", code)
+
+
+def vat_mentions(invoice: Invoice) -> list[str]:
+    """Mentions de TVA de la pièce (les mêmes sur le PDF et dans le XML) : celle du régime
+    du catalogue, et pour les prestations hors champ le fondement propre à l'émetteur."""
+    result: list[str] = []
+    for vat in invoice.vat_breakdown:
+        for text in (vat_reason(invoice, vat), vat.get("mention") or ""):
+            if text and text not in result:
+                result.append(text)
+    return result
+
+
+def vat_reason(invoice: Invoice, vat: dict) -> str:
+    """Motif d'exonération (BT-120) : mention du régime exonéré (catalogue), ou fondement
+    hors champ de l'émetteur (donnée de l'opérateur, par exemple article 256 B du CGI)."""
+    if vat["type"] == "ttc":
+        return invoice.issuer.get("mention_hors_champ") or ""
+    if vat["type"] == "exonere":
+        return vat.get("mention") or vat.get("libelle") or ""
+    return ""
 
 
 def _line_items(transaction: etree._Element, lines: Iterable[InvoiceLine]) -> None:
@@ -99,7 +153,7 @@ def _line_items(transaction: etree._Element, lines: Iterable[InvoiceLine]) -> No
         _el(
             delivery,
             "ram:BilledQuantity",
-            f"{abs(line.quantity).normalize():f}",
+            _quantity(line.quantity),
             unitCode=UNIT_CODES.get(line.unit, "C62"),
         )
         settlement = _el(item, "ram:SpecifiedLineTradeSettlement")
@@ -112,27 +166,47 @@ def _line_items(transaction: etree._Element, lines: Iterable[InvoiceLine]) -> No
         _el(summation, "ram:LineTotalAmount", _amount(line.amount))
 
 
+def _quantity(value: Decimal) -> str:
+    return f"{abs(value).quantize(Decimal('0.0001')).normalize():f}"
+
+
 def _agreement(transaction: etree._Element, invoice: Invoice) -> None:
     agreement = _el(transaction, "ram:ApplicableHeaderTradeAgreement")
     if invoice.debtor.get("code_service"):
         _el(agreement, "ram:BuyerReference", invoice.debtor["code_service"])
-    _party(agreement, "ram:SellerTradeParty", invoice.issuer, buyer=False)
-    _party(agreement, "ram:BuyerTradeParty", invoice.debtor, buyer=True)
+    vat = any(v["type"] != "ttc" for v in invoice.vat_breakdown)
+    _party(agreement, "ram:SellerTradeParty", invoice.issuer, seller=True, vat=vat)
+    _party(agreement, "ram:BuyerTradeParty", invoice.debtor, seller=False, vat=vat)
     if invoice.debtor.get("numero_engagement"):
         order = _el(agreement, "ram:BuyerOrderReferencedDocument")
         _el(order, "ram:IssuerAssignedID", invoice.debtor["numero_engagement"])
+    if invoice.debtor.get("convention"):
+        contract = _el(agreement, "ram:ContractReferencedDocument")
+        _el(contract, "ram:IssuerAssignedID", invoice.debtor["convention"])
 
 
 def _settlement(transaction: etree._Element, invoice: Invoice) -> None:
     _el(transaction, "ram:ApplicableHeaderTradeDelivery")
     settlement = _el(transaction, "ram:ApplicableHeaderTradeSettlement")
+    _el(settlement, "ram:PaymentReference", invoice.number)
     _el(settlement, "ram:InvoiceCurrencyCode", "EUR")
+    if invoice.issuer.get("iban"):
+        means = _el(settlement, "ram:SpecifiedTradeSettlementPaymentMeans")
+        _el(means, "ram:TypeCode", PAYMENT_MEANS)
+        _el(means, "ram:Information", "Virement au comptable public assignataire")
+        account = _el(means, "ram:PayeePartyCreditorFinancialAccount")
+        _el(account, "ram:IBANID", invoice.issuer["iban"])
+        if invoice.issuer.get("comptable"):
+            _el(account, "ram:AccountName", invoice.issuer["comptable"][:70])
+        if invoice.issuer.get("bic"):
+            bank = _el(means, "ram:PayeeSpecifiedCreditorFinancialInstitution")
+            _el(bank, "ram:BICID", invoice.issuer["bic"])
     for vat in invoice.vat_breakdown:
         tax = _el(settlement, "ram:ApplicableTradeTax")
         _el(tax, "ram:CalculatedAmount", _amount(Decimal(vat["tva"])))
         _el(tax, "ram:TypeCode", "VAT")
         if vat["type"] != "ht":
-            _el(tax, "ram:ExemptionReason", vat.get("mention") or vat.get("libelle") or "")
+            _el(tax, "ram:ExemptionReason", vat_reason(invoice, vat) or vat.get("libelle", ""))
         _el(tax, "ram:BasisAmount", _amount(Decimal(vat["base_ht"])))
         _el(tax, "ram:CategoryCode", VAT_CATEGORY[vat["type"]])
         if vat["type"] != "ttc":
@@ -151,15 +225,21 @@ def _settlement(transaction: etree._Element, invoice: Invoice) -> None:
     _el(total, "ram:GrandTotalAmount", _amount(invoice.total_ttc))
     _el(total, "ram:DuePayableAmount", _amount(invoice.total_ttc))
     if invoice.credited_invoice_id:
+        original = invoice.credited_invoice
         ref = _el(settlement, "ram:InvoiceReferencedDocument")
-        _el(ref, "ram:IssuerAssignedID", invoice.credited_invoice.number)
+        _el(ref, "ram:IssuerAssignedID", original.number)
+        holder = _el(ref, "ram:FormattedIssueDateTime")
+        node = etree.SubElement(holder, f"{{{NS['qdt']}}}DateTimeString", format="102")
+        node.text = original.issued_on.strftime("%Y%m%d")
 
 
 def payment_terms(invoice: Invoice) -> str:
     due = f" au plus tard le {invoice.due_on:%d/%m/%Y}" if invoice.due_on else ""
+    accountant = invoice.issuer.get("comptable") or "comptable public assignataire"
     return (
-        f"Paiement à réception du titre de recettes{due}, par virement au comptable "
-        "public assignataire. Pas d'escompte pour paiement anticipé."
+        f"Paiement à réception du titre de recettes{due}, par virement au {accountant}"
+        f"{' (IBAN ' + invoice.issuer['iban'] + ')' if invoice.issuer.get('iban') else ''}. "
+        "Pas d'escompte pour paiement anticipé."
     )
 
 

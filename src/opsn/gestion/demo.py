@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from opsn.core import dates
-from opsn.gestion import services
+from opsn.gestion import identites_demo, services
 from opsn.gestion.models import (
     CatalogueVersion,
     Certificate,
@@ -42,12 +42,27 @@ class DemoUser:
 
 
 def _member_from_commune(operator: Operator, c: Commune, parent: Member | None = None) -> Member:
-    siret = f"{c.siren}00017" if c.siren else ""  # SIRET de démonstration (siège fictif)
-    return Member.objects.create(operator=operator, parent=parent, siret=siret, **member_fields(c))
+    fields = member_fields(c)
+    identity = identites_demo.debtor_fields(
+        kind="commune",
+        name=c.nom,
+        siren=c.siren or "",
+        postcode=c.codes_postaux[0] if c.codes_postaux else "",
+        city=c.nom,
+    )
+    return Member.objects.create(operator=operator, parent=parent, **fields, **identity)
 
 
-def _member_from_epci(operator: Operator, e: Epci) -> Member:
-    return Member.objects.create(operator=operator, siret=f"{e.siren}00010", **member_fields(e))
+def _member_from_epci(operator: Operator, e: Epci, ref: Referentiel) -> Member:
+    seat = ref.par_code(e.membres[0]) if e.membres else None
+    identity = identites_demo.debtor_fields(
+        kind="epci",
+        name=e.nom,
+        siren=e.siren,
+        postcode=seat.codes_postaux[0] if seat is not None and seat.codes_postaux else "",
+        city=seat.nom if seat is not None else "",
+    )
+    return Member.objects.create(operator=operator, **member_fields(e), **identity)
 
 
 def _q(**values: int) -> dict[str, Decimal]:
@@ -77,6 +92,8 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     """Construit la démonstration (base vide attendue) ; renvoie les comptes créés."""
     rng = random.Random(seed)
     services.catalogues_load_shipped()
+    for operator in Operator.objects.all():
+        identites_demo.fill_operator(operator)
     services.index_values_load_shipped()
     ref = Referentiel.charger()
     users: list[DemoUser] = []
@@ -151,7 +168,7 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     catgn = _catalogue(gn, "2021")
     epci = ref.epci(VAL_DE_L_EYRE)
     assert epci is not None
-    epci_member = _member_from_epci(gn, epci)
+    epci_member = _member_from_epci(gn, epci, ref)
     communes = [_member_from_commune(gn, c, parent=epci_member) for c in ref.membres(epci.siren)]
     conv = Convention.objects.create(
         operator=gn,

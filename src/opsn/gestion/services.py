@@ -7,6 +7,7 @@ transaction et laisse l'audit (signaux) noter avant/après avec l'auteur.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -36,6 +37,15 @@ from opsn.gestion.permissions import require
 # -- catalogues et indices livrés ------------------------------------------------
 
 
+def _split_address(text: str) -> dict[str, str]:
+    """« 23, boulevard Vincent Auriol, 82000 Montauban » → voie, code postal, commune."""
+    match = re.match(r"^(?P<street>.*?),?\s*(?P<postcode>\d{5})\s+(?P<city>[^,]+)$", text.strip())
+    if not match:
+        return {"address": text.strip()[:200]}
+    street = match["street"].strip().rstrip(",").replace(", ", " ", 1)
+    return {"address": street, "postcode": match["postcode"], "city": match["city"].strip()}
+
+
 @transaction.atomic
 def catalogues_load_shipped() -> list[CatalogueVersion]:
     """Charge (ou met à jour) les catalogues livrés ; idempotent ; refuse de changer une
@@ -48,7 +58,7 @@ def catalogues_load_shipped() -> list[CatalogueVersion]:
             defaults={
                 "name": cat.operator.name,
                 "siren": cat.operator.siren or "",
-                "address": cat.operator.address or "",
+                **_split_address(cat.operator.address or ""),
             },
         )
         content = path.read_text(encoding="utf-8")
@@ -81,17 +91,7 @@ def index_values_load_shipped() -> int:
     return created
 
 
-def index_value_set(
-    *, actor: Any, operator: Operator, month: str, value: Decimal, series: str, source: str
-) -> IndexValue:
-    require(actor, "gerer_indices", operator=operator)
-    if series not in load_index("syntec").series:
-        raise ValidationError(f"Série « {series} » inconnue.")
-    with acting_as(actor), transaction.atomic():
-        obj, _ = IndexValue.objects.update_or_create(
-            index="syntec", month=month, series=series, defaults={"value": value, "source": source}
-        )
-    return obj
+# la saisie d'une valeur d'indice (données de la plateforme) : opsn.plateforme.indices
 
 
 # -- conventions et avenants --------------------------------------------------------
