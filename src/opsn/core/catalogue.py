@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from opsn.core.bounds import AMOUNT, BoundError
 from opsn.core.errors import CatalogueError
 from opsn.core.model import (
     DEFAULT_ACCOUNT,
@@ -380,7 +381,16 @@ class _CatalogueParser:
         number = self.r.convert(value, "decimal" if kind == "montant" else "entier", path, line)
         if number < 0:
             self.r.fail(f"valeur négative {number}", line=line, key=path)
+        if kind == "montant":
+            self.amount(number, path, line)
         return number
+
+    def amount(self, value: Decimal, path: str, line: int) -> Decimal:
+        """Un montant du catalogue dans son domaine (opsn.core.bounds.AMOUNT)."""
+        try:
+            return AMOUNT.check(value)
+        except BoundError as exc:
+            self.r.fail(f"montant : {exc}", line=line, key=path)
 
     # -- tables de strates ----------------------------------------------------
     def strata_tables(self, block: YMap) -> dict[str, StrataTable]:
@@ -956,6 +966,7 @@ class _CatalogueParser:
             amount = r.get(block, "montant", "decimal", path)
             if amount < 0:
                 r.fail("montant négatif", line=block.line_of("montant"), key=f"{path}.montant")
+            self.amount(amount, f"{path}.montant", block.line_of("montant"))
             return Price("montant", amount, r.get(block, "annee", "entier", path), text=text)
         if "sur_devis" in block or "a_renseigner" in block:
             kind = "sur_devis" if "sur_devis" in block else "a_renseigner"

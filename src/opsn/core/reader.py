@@ -105,7 +105,9 @@ class Reader:
             if kind == "liste":
                 return self.items(value, path, line)
         except (ValueError, TypeError):
-            self.fail(f"« {value} » n'est pas {KIND_FR[kind]}", line=line, key=path)
+            shown = str(value) if not isinstance(value, (YMap, YList)) else "…"
+            shown = shown if len(shown) <= 60 else shown[:59] + "…"
+            self.fail(f"« {shown} » n'est pas {KIND_FR[kind]}", line=line, key=path)
         raise AssertionError(kind)
 
 

@@ -6,6 +6,7 @@ non déclarée ou une date invalide sont signalés avec le fichier, la ligne et 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from opsn.core import bounds
+from opsn.core.bounds import Bound, BoundError
 from opsn.core.catalogue import find_catalogue
 from opsn.core.errors import ScenarioError
 from opsn.core.index import IndexTable, IndexValue, load_index
@@ -60,15 +63,27 @@ class _ScenarioParser:
         r = self.r
         doc = r.block(self.data, "", 1)
         r.keys(doc, {"catalogue", "annee", "description", "indices", "membres"}, "")
-        year = year_override or r.get(doc, "annee", "entier", "", required=False)
+        year = (
+            year_override
+            if year_override is not None
+            else r.get(doc, "annee", "entier", "", required=False)
+        )
         if year is None:
             r.fail(
                 "année absente : indiquez « annee » dans le scénario ou --annee",
                 line=doc.line,
                 key="annee",
             )
-        if not 1990 <= year <= 2200:
-            r.fail(f"année {year} hors limites", line=doc.line_of("annee"), key="annee")
+        if not bounds.YEAR_MIN <= year <= bounds.YEAR_DB_MAX:
+            where = "--annee" if year_override is not None else "annee"
+            r.fail(
+                f"année {year} hors limites ({where}) : de {bounds.YEAR_MIN} à "
+                f"{bounds.YEAR_DB_MAX}",
+                line=doc.line_of("annee"),
+                key="annee",
+            )
+        # les dates du scénario sont bornées autour de l'année simulée (jamais l'horloge)
+        self.today = dt.date(year, 1, 1)
         ref = r.get(doc, "catalogue", "texte", "")
         try:
             catalogue = find_catalogue(ref, year)
@@ -85,7 +100,12 @@ class _ScenarioParser:
             month = str(r.get(item, "mois", "texte", path))
             if not MONTH_RE.match(month):
                 r.fail(f"mois « {month} » invalide (AAAA-MM)", line=item.line, key=f"{path}.mois")
-            value = r.get(item, "valeur", "decimal", path)
+            value = self.bounded(
+                r.get(item, "valeur", "decimal", path),
+                bounds.INDEX,
+                item.line_of("valeur"),
+                f"{path}.valeur",
+            )
             serie = r.get(item, "serie", "texte", path)
             if serie not in index.series:
                 r.fail(
@@ -184,15 +204,23 @@ class _ScenarioParser:
                 line=block.line_of("nature"),
                 key=f"{path}.nature",
             )
-        pop_t = self.natural(block, "population", path, fields.get("population_totale"))
+        pop_t = self.natural(
+            block, "population", path, fields.get("population_totale"), bounds.POPULATION
+        )
         pop_m = self.natural(
-            block, "population_municipale", path, fields.get("population_municipale")
+            block,
+            "population_municipale",
+            path,
+            fields.get("population_municipale"),
+            bounds.POPULATION,
         )
         source = "saisie" if "population" in block else fields.get("population_source")
-        agents = self.natural(block, "agents", path, fields.get("agents"))
+        agents = self.natural(block, "agents", path, fields.get("agents"), bounds.AGENTS)
         budget = r.get(block, "budget_keur", "decimal", path, required=False)
-        if budget is not None and budget < 0:
-            r.fail("budget négatif", line=block.line_of("budget_keur"), key=f"{path}.budget_keur")
+        if budget is not None:
+            self.bounded(
+                budget, bounds.BUDGET_KEUR, block.line_of("budget_keur"), f"{path}.budget_keur"
+            )
         categories = r.get(block, "categories", "liste", path, required=False, default=[])
         for c in categories:
             if not isinstance(c, str) or not CATEGORY_RE.match(c):
@@ -224,9 +252,9 @@ class _ScenarioParser:
             ub = r.get(block, "usage", "bloc", path)
             for k in ub:
                 value = r.convert(ub[k], "decimal", f"{path}.usage.{k}", ub.line_of(k))
-                if value < 0:
-                    r.fail("usage négatif", line=ub.line_of(k), key=f"{path}.usage.{k}")
-                usage[str(k)] = value
+                usage[str(k)] = self.bounded(
+                    value, bounds.usage_bound(str(k)), ub.line_of(k), f"{path}.usage.{k}"
+                )
         interventions = self.interventions(block, path) if top else ()
         return Member(
             ident=ident,
@@ -248,12 +276,33 @@ class _ScenarioParser:
             siren=fields.get("siren"),
         )
 
-    def natural(self, block: YMap, key: str, path: str, default: int | None) -> int | None:
+    def natural(
+        self, block: YMap, key: str, path: str, default: int | None, bound: Bound
+    ) -> int | None:
         value = self.r.get(block, key, "entier", path, required=False, default=default)
         if value is not None and value < 0:
             self.r.fail(
                 f"« {key} » ne peut pas être négatif", line=block.line_of(key), key=f"{path}.{key}"
             )
+        if value is not None and key in block:
+            self.bounded(value, bound, block.line_of(key), f"{path}.{key}")
+        return value
+
+    def bounded(self, value: Decimal | int, bound: Bound, line: int, key: str) -> Decimal:
+        """La valeur dans son domaine (opsn.core.bounds), sinon une erreur localisée."""
+        try:
+            return bound.check(value)
+        except BoundError as exc:
+            self.r.fail(f"{bound.label} : {exc}", line=line, key=key)
+
+    def date(self, block: YMap, key: str, path: str, **kwargs: Any) -> dt.date | None:
+        """Une date du scénario, bornée autour de l'année simulée."""
+        value = self.r.get(block, key, "date", path, **kwargs)
+        if value is not None:
+            try:
+                bounds.check_date(value, self.today)
+            except BoundError as exc:
+                self.r.fail(str(exc), line=block.line_of(key), key=f"{path}.{key}")
         return value
 
     def convention(self, block: YMap, path: str) -> Convention | None:
@@ -263,9 +312,9 @@ class _ScenarioParser:
         cpath = f"{path}.convention"
         cb = r.get(block, "convention", "bloc", path)
         r.keys(cb, {"signature", "preavis_recu", "fin"}, cpath)
-        signature = r.get(cb, "signature", "date", cpath)
-        notice = r.get(cb, "preavis_recu", "date", cpath, required=False)
-        end = r.get(cb, "fin", "date", cpath, required=False)
+        signature = self.date(cb, "signature", cpath)
+        notice = self.date(cb, "preavis_recu", cpath, required=False)
+        end = self.date(cb, "fin", cpath, required=False)
         if notice is not None and notice < signature:
             r.fail(
                 "préavis reçu avant la signature",
@@ -297,15 +346,14 @@ class _ScenarioParser:
                     key=f"{spath}.service",
                 )
             service = services[code]
-            start = r.get(
+            start = self.date(
                 sb,
                 "debut",
-                "date",
                 spath,
                 required=convention is None,
                 default=convention.signature if convention else None,
             )
-            end = r.get(sb, "fin", "date", spath, required=False)
+            end = self.date(sb, "fin", spath, required=False)
             if end is not None and end <= start:
                 r.fail("fin antérieure au début", line=sb.line_of("fin"), key=f"{spath}.fin")
             declared = {q.code for q in service.quantities}
@@ -356,7 +404,9 @@ class _ScenarioParser:
                     value = r.convert(mb[k], "decimal", f"{spath}.montants.{k}", mb.line_of(k))
                     if value < 0:
                         r.fail("montant négatif", line=mb.line_of(k), key=f"{spath}.montants.{k}")
-                    amounts[str(k)] = value
+                    amounts[str(k)] = self.bounded(
+                        value, bounds.AMOUNT, mb.line_of(k), f"{spath}.montants.{k}"
+                    )
             result.append(Subscription(code, start, quantities, end, amounts))
         return result
 
@@ -364,7 +414,7 @@ class _ScenarioParser:
         value = self.r.convert(raw, "decimal", path, line)
         if value < 0:
             self.r.fail("quantité négative", line=line, key=path)
-        return value
+        return self.bounded(value, bounds.QUANTITY, line, path)
 
     def interventions(self, block: YMap, path: str) -> list[Intervention]:
         r = self.r
@@ -375,15 +425,10 @@ class _ScenarioParser:
             ib = r.block(raw, ipath, items.line_of(j))
             r.keys(ib, {"date", "jours", "objet", "dotation"}, ipath)
             days = r.get(ib, "jours", "decimal", ipath)
-            if days <= 0 or (days * 2) != (days * 2).to_integral_value():
-                r.fail(
-                    f"durée {days} j invalide : en jours ou demi-journées (0.5, 1, 1.5…)",
-                    line=ib.line_of("jours"),
-                    key=f"{ipath}.jours",
-                )
+            self.bounded(days, bounds.DAYS, ib.line_of("jours"), f"{ipath}.jours")
             result.append(
                 Intervention(
-                    r.get(ib, "date", "date", ipath),
+                    self.date(ib, "date", ipath),
                     days,
                     r.get(
                         ib,

@@ -41,6 +41,11 @@ class YList(list):
         return self.lines[index] if index < len(self.lines) else self.line
 
 
+# Au-delà, un document n'est plus un catalogue ni un scénario : on refuse avant que la
+# lecture récursive n'épuise la pile.
+MAX_DEPTH = 50
+
+
 class _Loader(yaml.SafeLoader):
     pass
 
@@ -91,11 +96,29 @@ def load_yaml(path: Path, error_cls: type[SourceError], text: str | None = None)
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise error_cls("fichier introuvable", file=file) from None
+        except IsADirectoryError:
+            raise error_cls("c'est un dossier, pas un fichier YAML", file=file) from None
         except UnicodeDecodeError:
             raise error_cls("le fichier n'est pas encodé en UTF-8", file=file) from None
+        except OSError as exc:
+            raise error_cls(f"lecture impossible ({exc.strerror or exc})", file=file) from None
 
     class Loader(_Loader):
-        pass
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    mark = self.peek_event().start_mark
+                    raise error_cls(
+                        f"YAML trop imbriqué (plus de {MAX_DEPTH} niveaux)",
+                        file=file,
+                        line=mark.line + 1,
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
 
     mapping, sequence, floating = _make_constructors(error_cls, file)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
@@ -110,3 +133,5 @@ def load_yaml(path: Path, error_cls: type[SourceError], text: str | None = None)
         raise error_cls(f"YAML invalide ({problem})", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise error_cls(f"YAML invalide ({exc})", file=file) from None
+    except RecursionError:
+        raise error_cls(f"YAML trop imbriqué (plus de {MAX_DEPTH} niveaux)", file=file) from None
