@@ -41,8 +41,8 @@ def _shown(text: object, limit: int = 40) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
-# Au-delà, le texte n'est même pas lu comme un nombre (« 1 » suivi de 10 000 zéros).
-_MAX_NUMBER_TEXT = 40
+# Au-delà de 100 caractères, le texte n'est même pas lu comme un nombre.
+_MAX_NUMBER_TEXT = 100
 _NUMBER_RE = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
 
 
@@ -98,7 +98,7 @@ class Bound:
     def check(self, value: Decimal | int) -> Decimal:
         """Renvoie la valeur si elle est dans le domaine, sinon lève `BoundError`."""
         value = parse_number(value)
-        shown = _shown(fmt_number(value) if abs(value.adjusted()) < 30 else f"{value:E}")
+        shown = _shown(fmt_number(value) if abs(value.adjusted()) < 30 else _scientific(value))
         too_low = value <= self.minimum if self.min_exclusive else value < self.minimum
         if too_low or value > self.maximum:
             raise BoundError(f"« {shown} » est hors limites : {self.describe()} est attendu.")
@@ -117,6 +117,15 @@ class Bound:
 
     def parse_int(self, raw: object) -> int:
         return int(self.parse(raw))
+
+
+def _scientific(value: Decimal) -> str:
+    """1E+40 plutôt que 40 chiffres (valeurs démesurées dans les messages)."""
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        return str(value)
+    head = f"{digits[0]},{''.join(map(str, digits[1:4]))}".rstrip("0").rstrip(",")
+    return f"{'-' if sign else ''}{head}E{value.adjusted():+d}"
 
 
 def _decimal_places(value: Decimal) -> int:

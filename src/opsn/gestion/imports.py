@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
+from opsn.core import bounds
+from opsn.core.bounds import BoundError
 from opsn.core.errors import OpsnError
 from opsn.gestion import bridge
 from opsn.gestion.audit import acting_as
@@ -65,20 +67,25 @@ class _Planned:
     extra: dict[str, str]
 
 
-def _date(text: str) -> dt.date:
-    text = text.strip()
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return dt.datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    raise ValueError
+# Colonnes de texte libre → longueur de la colonne en base (opsn.core.bounds.check_text).
+_TEXT_LENGTHS = {
+    "reference": Convention._meta.get_field("reference").max_length,
+    "code_service": Member._meta.get_field("service_code").max_length,
+    "numero_engagement": Member._meta.get_field("engagement_number").max_length,
+}
 
 
 def conventions_import(
-    *, actor: Any, operator: Operator, path: Path, referentiel: Referentiel | None = None
+    *,
+    actor: Any,
+    operator: Operator,
+    path: Path,
+    referentiel: Referentiel | None = None,
+    today: dt.date | None = None,
 ) -> ImportReport:
+    """Importe le fichier ; `today` borne les dates (par défaut, la date du jour)."""
     require(actor, "importer", operator=operator)
+    today = today or timezone.localdate()
     _, rows = read_rows(path, REQUIRED)
     ref = referentiel or Referentiel.charger()
     versions = list(CatalogueVersion.objects.filter(operator=operator).order_by("valid_from"))
@@ -110,22 +117,35 @@ def conventions_import(
         if not reference:
             err(n, "reference", "référence de convention absente.")
             ok = False
+        extra: dict[str, str] = {}
+        for column, max_length in _TEXT_LENGTHS.items():
+            try:
+                text = bounds.check_text(v.get(column, ""), max_length)
+            except BoundError as exc:
+                err(n, column, str(exc))
+                ok = False
+            else:
+                if column != "reference":
+                    extra[column] = text
+        extra["siret"] = ""
+        if v.get("siret", "").strip():
+            try:
+                extra["siret"] = bounds.check_siret(v["siret"])
+            except BoundError as exc:
+                err(n, "siret", str(exc))
+                ok = False
         try:
-            signed_on = _date(v.get("signature", ""))
-        except ValueError:
-            err(
-                n,
-                "signature",
-                f"« {v.get('signature', '')} » n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA).",
-            )
+            signed_on = bounds.parse_date(v.get("signature", ""), today)
+        except BoundError as exc:
+            err(n, "signature", str(exc))
             ok = False
             signed_on = None
         start = signed_on
         if v.get("debut", "").strip():
             try:
-                start = _date(v["debut"])
-            except ValueError:
-                err(n, "debut", f"« {v['debut']} » n'est pas une date.")
+                start = bounds.parse_date(v["debut"], today)
+            except BoundError as exc:
+                err(n, "debut", str(exc))
                 ok = False
         if signed_on and start and start < signed_on:
             err(n, "debut", "le début d'un abonnement précède la signature de la convention.")
@@ -181,9 +201,6 @@ def conventions_import(
                 ok = False
             seen_lines.add(key)
             seen_conventions[reference] = (code, signed_on)
-            extra = {
-                k: v.get(k, "").strip() for k in ("siret", "code_service", "numero_engagement")
-            }
             planned.append(
                 _Planned(
                     n,
@@ -279,11 +296,12 @@ def _quantities(raw: str, declared: list[str]) -> dict[str, str]:
         if key not in declared:
             raise ValueError(f"quantité « {key} » inconnue ({', '.join(declared) or 'aucune'}).")
         try:
-            number = Decimal(value.replace(" ", ""))
-        except InvalidOperation:
-            raise ValueError(f"« {value} » n'est pas un nombre.") from None
-        if not number.is_finite() or number < 0:
-            raise ValueError(f"« {value} » : quantité négative ou invalide.")
+            number = bounds.parse_number(value)
+            if number < 0:
+                raise BoundError(f"« {value} » : quantité négative.")
+            number = bounds.QUANTITY.check(number)
+        except BoundError as exc:
+            raise ValueError(f"quantité « {key} » : {exc}") from None
         result[key] = f"{number.normalize():f}"
     return result
 

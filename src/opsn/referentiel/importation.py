@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from opsn.core import bounds
+from opsn.core.bounds import Bound, BoundError
 from opsn.referentiel.modeles import LIBELLES_TYPE_ORGANISME, TYPES_ORGANISME, Commune, Organisme
 from opsn.referentiel.normalisation import est_insee, est_siren, normaliser, normaliser_code
 from opsn.referentiel.referentiel import Referentiel
@@ -23,6 +25,8 @@ COLONNES_OBLIGATOIRES = ("identifiant", "nom", "type", "agents", "parent")
 COLONNES_FACULTATIVES = ("population_desservie", "siren")
 COLONNES = COLONNES_OBLIGATOIRES + COLONNES_FACULTATIVES
 
+# Le nom devient celui de l'adhérent en base (Member.name, 200 caractères).
+LONGUEUR_NOM = 200
 _RE_IDENTIFIANT_LOCAL = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.\-]{0,49}$")
 _TYPES_NORMALISES = {normaliser(t): t for t in TYPES_ORGANISME} | {
     normaliser(libelle): t for t, libelle in LIBELLES_TYPE_ORGANISME.items()
@@ -202,7 +206,16 @@ def _lire(chemin: Path) -> _Lecture:
 
 def _entier_positif(texte: str) -> int | None:
     valeur = texte.replace(" ", "").replace("\u00a0", "").replace("\u202f", "")
-    return int(valeur) if re.fullmatch(r"\+?\d+", valeur) else None
+    return int(valeur) if re.fullmatch(r"\+?\d{1,100}", valeur) else None
+
+
+def _hors_domaine(valeur: int, domaine: Bound) -> str | None:
+    """Message si l'entier sort de son domaine (opsn.core.bounds), sinon None."""
+    try:
+        domaine.check(valeur)
+    except BoundError as exc:
+        return str(exc)
+    return None
 
 
 def _decrire(entite: object) -> str:
@@ -280,7 +293,10 @@ def valider(chemin: Path, referentiel: Referentiel) -> tuple[list[Organisme], li
         if not libelle:
             erreur(ligne, "nom", "valeur manquante (nom de l'organisme).")
         else:
-            donnees["nom"] = libelle
+            try:
+                donnees["nom"] = bounds.check_text(libelle, LONGUEUR_NOM)
+            except BoundError as exc:
+                erreur(ligne, "nom", str(exc))
 
         brut_type = v.get("type", "")
         type_ = _TYPES_NORMALISES.get(normaliser(brut_type))
@@ -307,6 +323,8 @@ def valider(chemin: Path, referentiel: Referentiel) -> tuple[list[Organisme], li
                 f"« {brut_agents} » n'est pas un nombre d'agents valide "
                 "(entier positif ou nul attendu).",
             )
+        elif probleme := _hors_domaine(agents, bounds.AGENTS):
+            erreur(ligne, "agents", probleme)
         else:
             donnees["agents"] = agents
 
@@ -319,6 +337,9 @@ def valider(chemin: Path, referentiel: Referentiel) -> tuple[list[Organisme], li
                 f"« {brut_population} » n'est pas une population valide "
                 "(entier positif ou nul attendu, ou case vide).",
             )
+        elif population is not None and (probleme := _hors_domaine(population, bounds.POPULATION)):
+            erreur(ligne, "population_desservie", probleme)
+            population = None
         donnees["population_desservie"] = population
 
         siren = normaliser_code(v.get("siren", ""))
