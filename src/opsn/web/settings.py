@@ -1,11 +1,17 @@
-"""Réglages Django du back-office opsn.
+"""Réglages Django du back-office opsn, lus dans l'environnement (docs/exploitation.md).
 
 Base embarquée par défaut : SQLite dans le dossier de données ($OPSN_DONNEES ou ./var).
-PostgreSQL : DATABASE_URL=postgres://… (testé en intégration continue).
+PostgreSQL : DATABASE_URL=postgres://… (testé en intégration continue), le choix pour
+plusieurs opérateurs sur une instance.
+
+Variables : OPSN_DONNEES, OPSN_SECRET_KEY, OPSN_DEBUG, OPSN_HOTES, OPSN_HTTPS,
+OPSN_HSTS_SECONDES, OPSN_HSTS_PRECHARGEMENT, OPSN_PROXY, OPSN_ORIGINES_CSRF, DATABASE_URL,
+OPSN_SQLITE_ATTENTE, OPSN_CONNEXION_ESSAIS, OPSN_CONNEXION_BLOCAGE_MINUTES.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -27,9 +33,17 @@ def _secret_key() -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def _flag(name: str, default: str = "0") -> bool:
+    return os.environ.get(name, default).strip().lower() in {"1", "oui", "true", "yes"}
+
+
+def _list(name: str, default: str = "") -> list[str]:
+    return [x.strip() for x in os.environ.get(name, default).split(",") if x.strip()]
+
+
 SECRET_KEY = _secret_key()
-DEBUG = os.environ.get("OPSN_DEBUG", "0") == "1"
-ALLOWED_HOSTS = [h for h in os.environ.get("OPSN_HOTES", "127.0.0.1,localhost").split(",") if h]
+DEBUG = _flag("OPSN_DEBUG")
+ALLOWED_HOSTS = _list("OPSN_HOTES", "127.0.0.1,localhost")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -39,10 +53,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "opsn.gestion",
+    "opsn.plateforme",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -51,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "opsn.gestion.audit.AuditActorMiddleware",
+    # En dernier (documentation de django-axes) : transforme un blocage en page de connexion.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opsn.web.urls"
@@ -67,6 +86,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "opsn.gestion.views.context",
+                "opsn.plateforme.menu.menu",
             ],
             "string_if_invalid": "",
         },
@@ -80,12 +100,25 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL : lecteurs et écrivain ne se bloquent pas ; une écriture concurrente attend le
+    # verrou (busy_timeout, 30 s par défaut) au lieu d'échouer sur « database is locked ».
+    _busy_ms = int(float(os.environ.get("OPSN_SQLITE_ATTENTE", "30")) * 1000)
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
+        f"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout={_busy_ms};"
     )
+    DATABASES["default"]["OPTIONS"]["timeout"] = _busy_ms / 1000
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    # django-axes d'abord : il refuse la connexion d'un couple identifiant + adresse bloqué.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -101,6 +134,50 @@ USE_THOUSAND_SEPARATOR = False
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise lit STATIC_ROOT au démarrage (avertissement s'il manque) ; avant le premier
+# collectstatic, il sert les fichiers des applications (noms d'origine, voir statiques.py).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # WhiteNoise : fichiers compressés (gzip, brotli si présent) et noms hachés, servis avec
+    # un cache d'un an ; `opsn serveur` lance collectstatic au démarrage.
+    "staticfiles": {"BACKEND": "opsn.plateforme.statiques.StaticFilesStorage"},
+}
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# -- HTTPS (docs/exploitation.md) ---------------------------------------------------------
+# OPSN_HTTPS=1 : le site n'est servi qu'en HTTPS (directement ou derrière un mandataire) :
+# redirection, cookies sécurisés, HSTS. OPSN_PROXY=1 : un mandataire inverse (nginx, Caddy…)
+# termine TLS et transmet X-Forwarded-Proto ; ne l'activer que s'il écrase cet en-tête.
+HTTPS = _flag("OPSN_HTTPS")
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("OPSN_HSTS_SECONDES", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS and _flag("OPSN_HSTS_PRECHARGEMENT", "1")
+if _flag("OPSN_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = False
+    AXES_IPWARE_PROXY_COUNT = 1
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+CSRF_TRUSTED_ORIGINS = _list("OPSN_ORIGINES_CSRF")
+
+# -- Limitation des tentatives de connexion (django-axes) ---------------------------------
+# Après OPSN_CONNEXION_ESSAIS échecs (5) pour un même identifiant depuis une même adresse,
+# ce couple est bloqué OPSN_CONNEXION_BLOCAGE_MINUTES minutes (15), même avec le bon mot de
+# passe ; une connexion réussie remet le compteur à zéro.
+AXES_FAILURE_LIMIT = int(os.environ.get("OPSN_CONNEXION_ESSAIS", "5"))
+AXES_COOLOFF_TIME = dt.timedelta(
+    minutes=float(os.environ.get("OPSN_CONNEXION_BLOCAGE_MINUTES", "15"))
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/login.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+
+# -- Pages d'erreur : gabarits 400.html, 403.html, 404.html, 500.html (opsn.plateforme) ----
