@@ -93,6 +93,8 @@ def snapshot(instance: Model) -> dict[str, Any]:
 
 
 def _operator_id(instance: Model) -> int | None:
+    if instance._meta.model_name == "operator":
+        return instance.pk
     if hasattr(instance, "operator_id"):
         return instance.operator_id
     convention = getattr(instance, "convention", None)
@@ -146,7 +148,14 @@ def _deleted(sender: type[Model], instance: Model, **kwargs: Any) -> None:
 def connect_signals() -> None:
     from opsn.gestion import models as m
 
-    for model in (m.CatalogueVersion, m.IndexValue, m.Member, m.Convention, m.Subscription):
+    for model in (
+        m.Operator,
+        m.CatalogueVersion,
+        m.IndexValue,
+        m.Member,
+        m.Convention,
+        m.Subscription,
+    ):
         uid = f"audit-{model._meta.model_name}"
         pre_save.connect(_before, sender=model, dispatch_uid=f"{uid}-pre")
         post_save.connect(_after, sender=model, dispatch_uid=f"{uid}-post")

@@ -29,6 +29,7 @@ from opsn.referentiel import Commune, Epci, Referentiel
 from opsn.referentiel.resolve import member_fields
 
 DEMO_PASSWORD = "demo-opsn"
+PLATFORM_USERNAME = "plateforme"
 VAL_DE_L_EYRE = "243301405"
 
 
@@ -100,12 +101,9 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     User = get_user_model()
 
     def user(name: str, role: str, operator: Operator, member: Member | None = None) -> None:
-        account = User.objects.create_user(
-            name, password=DEMO_PASSWORD, is_staff=role == Role.ADMIN
-        )
-        if role == Role.ADMIN:
-            account.is_superuser = True
-            account.save()
+        # ni superutilisateur ni staff : l'administrateur d'un opérateur gère son équipe dans
+        # l'application ; l'administration Django est à la plateforme (compte « plateforme »)
+        account = User.objects.create_user(name, password=DEMO_PASSWORD)
         StaffMembership.objects.create(user=account, operator=operator, role=role, member=member)
         users.append(
             DemoUser(name, DEMO_PASSWORD, role, operator.code, member.name if member else None)
@@ -249,6 +247,13 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     user("admin-cdg47", Role.ADMIN, cdg47)
     user("facturation-cdg47", Role.BILLING, cdg47)
     user("technicien-cdg47", Role.TECHNICIAN, cdg47)
+    from opsn.gestion.permissions import SYSTEM
+    from opsn.plateforme.comptes import platform_admin_create
+
+    platform_admin_create(actor=SYSTEM, username=PLATFORM_USERNAME, password=DEMO_PASSWORD)
+    users.append(
+        DemoUser(PLATFORM_USERNAME, DEMO_PASSWORD, "administrateur de la plateforme", "–", None)
+    )
     return users
 
 

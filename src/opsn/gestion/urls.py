@@ -18,7 +18,6 @@ urlpatterns = [
     ),
     path("adherents/<int:member_id>/demande/", views.change_request, name="adherent-demande"),
     path("adherents/<int:member_id>/<str:what>/", views.member_record, name="adherent-saisie"),
-    path("indices/", views.index_values, name="indices"),
     path("facturation/", views_billing.billing_page, name="facturation"),
     path("factures/", views_billing.invoice_list, name="factures"),
     path("factures/titres.csv", views_billing.titres_export, name="titres"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,7 +22,30 @@ from opsn.gestion.permissions import can, memberships
 def context(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     ms = list(memberships(user)) if user is not None else []
-    return {"habilitations": ms, "est_personnel": any(m.role != Role.REFERENT for m in ms)}
+    return {
+        "habilitations": ms,
+        "est_personnel": any(m.role != Role.REFERENT for m in ms),
+        "liens_comptes": _account_links(user, ms),
+    }
+
+
+def _account_links(user: Any, ms: list[Any]) -> list[tuple[str, str]]:
+    """Liens de gestion des comptes : équipe (administrateur d'un opérateur), opérateurs,
+    indices et administration (administrateur de la plateforme)."""
+    from django.urls import reverse
+
+    from opsn.plateforme.comptes import is_platform_admin
+
+    links = []
+    if any(m.role == Role.ADMIN for m in ms):
+        links.append((reverse("equipe"), "Équipe"))
+    if is_platform_admin(user):
+        links += [
+            (reverse("plateforme"), "Opérateurs"),
+            (reverse("indices"), "Indices"),
+            (reverse("admin:index"), "Administration de la plateforme"),
+        ]
+    return links
 
 
 def _today() -> dt.date:
@@ -301,46 +323,6 @@ def _date_field(text: str, label: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"{label} : une date AAAA-MM-JJ est attendue.") from None
-
-
-@login_required
-def index_values(request: HttpRequest) -> HttpResponse:
-    """Valeurs SYNTEC : consultation et saisie d'un nouveau mois (chargé de facturation)."""
-    from opsn.gestion.models import IndexValue
-
-    operators = [
-        m.operator
-        for m in memberships(request.user)
-        if can(request.user, "gerer_indices", operator=m.operator)
-    ]
-    if request.method == "POST":
-        if not operators:
-            raise PermissionDenied("Votre rôle ne permet pas de saisir des indices.")
-        try:
-            month = request.POST.get("mois", "").strip()
-            if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-                raise ValidationError("Mois : AAAA-MM attendu (par exemple 2022-11).")
-            services.index_value_set(
-                actor=request.user,
-                operator=operators[0],
-                month=month,
-                value=_decimal(request.POST.get("valeur", ""), "Valeur"),
-                series=request.POST.get("serie", "revisee"),
-                source=request.POST.get("source", "").strip() or "saisie",
-            )
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
-            messages.success(request, f"Indice SYNTEC de {month} enregistré.")
-            return redirect("indices")
-    return render(
-        request,
-        "gestion/indices.html",
-        {
-            "valeurs": IndexValue.objects.order_by("-month", "series"),
-            "peut_saisir": bool(operators),
-        },
-    )
 
 
 @login_required

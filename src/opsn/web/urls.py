@@ -1,10 +1,9 @@
-from django.contrib import admin
 from django.urls import include, path
 
-admin.site.site_header = "opsn – administration"
-admin.site.site_title = "opsn"
+from opsn.plateforme.admin import platform_site
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path("admin/", platform_site.urls),  # administration de la plateforme seulement
+    path("", include("opsn.plateforme.urls")),
     path("", include("opsn.gestion.urls")),
 ]
