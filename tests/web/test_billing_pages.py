@@ -7,7 +7,7 @@ import html
 
 from django.test import Client
 
-from opsn.gestion.models import Invoice, InvoiceStatus
+from opsn.gestion.models import IndexValue, Invoice, InvoiceStatus
 
 
 def client_for(user) -> Client:
@@ -121,22 +121,27 @@ def test_technician_records_an_intervention_billed_at_the_day_rate(world) -> Non
     assert world["a"].interventions.count() == 1
 
 
-def test_billing_officer_enters_a_missing_index_month(world) -> None:
-    client = client_for(world["users"]["facturation"])
+def test_platform_admin_enters_a_missing_index_month_operators_cannot(world) -> None:
+    from opsn.gestion.permissions import SYSTEM
+    from opsn.plateforme.comptes import platform_admin_create
+
+    platform, _ = platform_admin_create(actor=SYSTEM, username="plateforme")
+    client = client_for(platform)
     response = client.post(
         "/indices/", {"mois": "2022-11", "valeur": "283,3", "serie": "revisee", "source": "Syntec"}
     )
     assert response.status_code == 302
     page = html.unescape(client.get("/indices/").content.decode())
     assert "2022-11" in page and "283,3" in page
-    bad = client.post("/indices/", {"mois": "2022-13", "valeur": "1"}, follow=True)
+    bad = client.post("/indices/", {"mois": "2022-13", "valeur": "1"})
+    assert bad.status_code == 400
     assert "AAAA-MM attendu" in html.unescape(bad.content.decode())
-    assert (
-        client_for(world["users"]["technicien"])
-        .post("/indices/", {"mois": "2023-11", "valeur": "1"})
-        .status_code
-        == 403
-    )
+    for name in ("admin", "facturation", "technicien", "referent_a", "facturation_gn"):
+        refused = client_for(world["users"][name]).post(
+            "/indices/", {"mois": "2023-10", "valeur": "300", "serie": "revisee", "source": "x"}
+        )
+        assert refused.status_code == 403, name
+    assert not IndexValue.objects.filter(month="2023-10").exists()
 
 
 def test_member_page_offers_the_forms_of_the_role(world) -> None:

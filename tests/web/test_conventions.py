@@ -177,13 +177,18 @@ def test_index_value_entry_is_audited_and_unblocks_revision(world) -> None:
 
     with pytest.raises(IndexMissingError, match="novembre 2022"):
         bridge.quote(world["conv_a"], 2023)
-    services.index_value_set(
-        actor=world["users"]["facturation"],
-        operator=world["cdg82"],
+    from opsn.gestion.permissions import SYSTEM
+    from opsn.plateforme.comptes import platform_admin_create
+    from opsn.plateforme.indices import index_value_set
+
+    platform, _ = platform_admin_create(actor=SYSTEM, username="plateforme")
+    index_value_set(
+        actor=platform,
         month="2022-11",
         value=Decimal("283.3"),
         series="revisee",
         source="Saisie de test",
+        today=dt.date(2023, 1, 15),
     )
     assert bridge.quote(world["conv_a"], 2023).totals.gross > 0
     entry = AuditEntry.objects.get(
@@ -191,7 +196,7 @@ def test_index_value_entry_is_audited_and_unblocks_revision(world) -> None:
         action="création",
         object_id=str(IndexValue.objects.get(month="2022-11").pk),
     )
-    assert entry.actor == world["users"]["facturation"]
+    assert entry.actor == platform
 
 
 def test_database_quote_matches_acceptance_case_p01(world) -> None:

@@ -3,6 +3,10 @@ valeur saisie conservée."""
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -59,6 +63,42 @@ class IndexValueForm(FrenchForm):
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
     )
+
+    def __init__(self, *args: Any, today: dt.date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean_valeur(self) -> Decimal:
+        from opsn.plateforme.indices import parse_value
+
+        try:
+            return parse_value(self.cleaned_data["valeur"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["value"]) from None
+
+    def clean(self) -> dict[str, Any]:
+        """Mêmes règles que le service (mois, bornes, série), toutes signalées d'un coup."""
+        from opsn.plateforme.indices import check_value
+
+        data = super().clean()
+        try:
+            check_value(
+                index="syntec",
+                month=(self.data.get("mois") or "").strip(),
+                value=data.get("valeur", Decimal(1)) if "valeur" in data else Decimal(1),
+                series=self.data.get("serie") or "",
+                today=self.today,
+            )
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                name = self.service_fields[key]
+                if key == "value" and "valeur" not in data:
+                    continue  # déjà signalé : pas un nombre
+                if name in self.errors:
+                    continue
+                for message in messages:
+                    self.add_error(name, message)
+        return data
 
 
 class InviteForm(FrenchForm):

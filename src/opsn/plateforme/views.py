@@ -32,7 +32,8 @@ def index_values(request: HttpRequest) -> HttpResponse:
     """Valeurs SYNTEC : consultation (tous) ; saisie et correction (administrateur de la
     plateforme)."""
     may_write = comptes.is_platform_admin(request.user)
-    form = IndexValueForm(request.POST or None) if may_write else None
+    today = timezone.localdate()
+    form = IndexValueForm(request.POST or None, today=today) if may_write else None
     if request.method == "POST":
         if not may_write:
             raise PermissionDenied(
@@ -43,15 +44,14 @@ def index_values(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                value = indices.parse_value(data["valeur"])
                 item = indices.index_value_set(
                     actor=request.user,
                     month=data["mois"],
-                    value=value,
+                    value=data["valeur"],
                     series=data["serie"],
                     source=data["source"],
                     reason=data["motif"],
-                    today=timezone.localdate(),
+                    today=today,
                 )
             except ValidationError as exc:
                 form.add_service_errors(exc)
