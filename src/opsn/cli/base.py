@@ -3,6 +3,9 @@ démarrage de Django, acteur et opérateurs désignés en ligne de commande."""
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -58,3 +61,72 @@ def _operators(code: str | None) -> list:
     if not operators:
         _fail("aucun opérateur en base : lancez d'abord « opsn demo » ou chargez les catalogues.")
     return operators
+
+
+def _year(value: int, today: dt.date | None = None) -> int:
+    """Année de facturation ou d'usage dans son domaine (opsn.core.bounds), sinon sortie en
+    erreur : de 2000 à l'année suivant `today` (par défaut la date du jour)."""
+    from opsn.core.bounds import BoundError, check_year
+
+    try:
+        return check_year(value, today or dt.date.today())
+    except BoundError as exc:
+        _fail(f"--annee : {exc}")
+        raise  # pragma: no cover - _fail sort toujours
+
+
+def _date_option(value: str | None, option: str) -> dt.date:
+    """Date AAAA-MM-JJ d'une option (par défaut aujourd'hui), bornée (opsn.core.bounds)."""
+    from opsn.core.bounds import BoundError, parse_date
+
+    today = dt.date.today()
+    if not value:
+        return today
+    try:
+        return parse_date(value, today)
+    except BoundError as exc:
+        _fail(f"{option} : {exc}")
+        raise  # pragma: no cover
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Écrit un fichier de sortie ; dossier absent ou interdit : message français."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"impossible d'écrire {path} : {_os_reason(exc)}.")
+
+
+def _writable_dir(path: Path) -> Path:
+    """Crée au besoin le dossier de sortie et vérifie qu'on peut y écrire."""
+    import os
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"impossible de créer le dossier {path} : {_os_reason(exc)}.")
+    if not os.access(path, os.W_OK | os.X_OK):
+        _fail(f"impossible d'écrire dans le dossier {path} : permission refusée.")
+    return path
+
+
+def _os_reason(exc: OSError) -> str:
+    import errno
+
+    return {
+        errno.ENOENT: "dossier introuvable",
+        errno.EACCES: "permission refusée",
+        errno.EPERM: "opération interdite",
+        errno.EISDIR: "c'est un dossier",
+        errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+        errno.EEXIST: "un fichier du même nom existe déjà",
+        errno.EROFS: "système de fichiers en lecture seule",
+        errno.ENOSPC: "plus de place sur le disque",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+
+
+def _bounded_int(value: int, option: str, low: int, high: int) -> int:
+    """Entier d'option borné, avec un message français (plutôt que celui de Click)."""
+    if not low <= value <= high:
+        _fail(f"{option} : {value} hors limites (de {low} à {high}).")
+    return value

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from opsn.cli.base import _fail, app, console, err
+from opsn.cli.base import _fail, _write_text, app, console, err
+from opsn.core import bounds
 from opsn.core.catalogue import CATALOGUE_DIR, catalogue_files, find_catalogue, load_catalogue
 from opsn.core.errors import OpsnError
 
@@ -46,7 +47,10 @@ def catalogue_verifier(
     target = chemin or CATALOGUE_DIR
     if not target.exists():
         _fail(f"{target} : fichier ou dossier introuvable.")
-    files = sorted(target.rglob("*.yaml")) if target.is_dir() else [target]
+    try:
+        files = sorted(target.rglob("*.yaml")) if target.is_dir() else [target]
+    except OSError as exc:
+        _fail(f"{target} : lecture impossible ({exc.strerror or exc}).")
     if not files:
         _fail(f"{target} : aucun fichier .yaml.")
     failures = 0
@@ -83,6 +87,16 @@ def catalogue_comparer(
     """Tableau comparatif des forfaits : ce que chacun inclut, avec les quotas de la strate."""
     from opsn.comparison import build_comparison, render_html
 
+    for option, value, bound in (
+        ("--population", population, bounds.POPULATION),
+        ("--agents", agents, bounds.AGENTS),
+    ):
+        if value is not None:
+            try:
+                bound.check(value)
+            except bounds.BoundError as exc:
+                _fail(f"{option} : {exc}")
+
     if population is not None and agents is not None:
         _fail(
             "--population et --agents s'excluent : une commune a une population, un "
@@ -110,5 +124,5 @@ def catalogue_comparer(
     if comparison.strata_note:
         console.print(comparison.strata_note, highlight=False)
     if html:
-        html.write_text(render_html(cat, comparison), encoding="utf-8")
+        _write_text(html, render_html(cat, comparison))
         console.print(f"Tableau HTML écrit dans {html}", highlight=False)

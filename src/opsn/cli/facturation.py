@@ -10,7 +10,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from opsn.cli.base import _actor, _django, _fail, _migrate, _operators, app, console, err
+from opsn.cli.base import (
+    _actor,
+    _bounded_int,
+    _date_option,
+    _django,
+    _fail,
+    _migrate,
+    _operators,
+    _writable_dir,
+    _write_text,
+    _year,
+    app,
+    console,
+    err,
+)
 from opsn.core.money import fmt_fr
 
 
@@ -32,20 +46,18 @@ def facturer(
     format: Annotated[str, typer.Option("--format", help="table ou json")] = "table",
 ) -> None:
     """Campagne annuelle : simulation par défaut, --apply pour créer et émettre les factures."""
-    import datetime as dt
-
     from rich.progress import Progress
 
+    if format not in ("table", "json"):
+        _fail(f"format « {format} » inconnu : table ou json.")
+    issued_on = _date_option(date_emission, "--date-emission")
+    annee = _year(annee, issued_on)
     _django()
     _migrate()
     from django.core.exceptions import PermissionDenied, ValidationError
 
     from opsn.facturation.billing import billing_preview, billing_run
 
-    try:
-        issued_on = dt.date.fromisoformat(date_emission) if date_emission else dt.date.today()
-    except ValueError:
-        _fail(f"date d'émission « {date_emission} » invalide (AAAA-MM-JJ).")
     actor = _actor(utilisateur)
     result: dict = {"annee": annee, "operateurs": []}
     for operator in _operators(operateur):
@@ -145,19 +157,22 @@ def factures_pdf(
         "factures"
     ),
     processus: Annotated[
-        int, typer.Option("--processus", min=1, help="Processus de rendu (un par cœur).")
+        int,
+        typer.Option("--processus", help="Processus de rendu (un par cœur, de 1 à 64)."),
     ] = 2,
     zip_: Annotated[bool, typer.Option("--zip", help="Produire aussi l'archive ZIP.")] = False,
 ) -> None:
     """PDF/A-3b avec XML Factur-X de chaque pièce émise (et archive ZIP)."""
     from rich.progress import Progress
 
+    annee = _year(annee)
+    _bounded_int(processus, "--processus", 1, 64)
     _django()
     _migrate()
     from opsn.facturation.exports import pdf_zip, render_pdfs
 
     (operator,) = _operators(operateur)
-    target = dossier / operator.code / str(annee)
+    target = _writable_dir(dossier / operator.code / str(annee))
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("Rendu des PDF", total=None)
         paths = render_pdfs(
@@ -182,6 +197,7 @@ def factures_titres(
     ] = None,
 ) -> None:
     """CSV des titres de recettes : une ligne par pièce et par imputation."""
+    annee = _year(annee)
     _django()
     _migrate()
     from opsn.facturation.exports import titres_csv
@@ -191,7 +207,7 @@ def factures_titres(
     if sortie is None:
         typer.echo(text, nl=False)
     else:
-        sortie.write_text(text, encoding="utf-8")
+        _write_text(sortie, text)
         console.print(f"{text.count(chr(10)) - 1} titre(s) écrits dans {sortie}", highlight=False)
 
 
@@ -204,8 +220,7 @@ def factures_avoir(
     utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
 ) -> None:
     """Émet un avoir total sur une facture émise."""
-    import datetime as dt
-
+    issued_on = _date_option(date_emission, "--date-emission")
     _django()
     _migrate()
     from django.core.exceptions import PermissionDenied, ValidationError
@@ -217,7 +232,6 @@ def factures_avoir(
     invoice = Invoice.objects.filter(operator=operator, number=numero).first()
     if invoice is None:
         _fail(f"facture « {numero} » introuvable chez {operator.code}.")
-    issued_on = dt.date.fromisoformat(date_emission) if date_emission else dt.date.today()
     try:
         credit = invoice_credit(
             actor=_actor(utilisateur), invoice=invoice, reason=motif, issued_on=issued_on
@@ -238,6 +252,7 @@ def evolution(
     sortie: Annotated[Path | None, typer.Option("--sortie")] = None,
 ) -> None:
     """Évolution par adhérent et par service par rapport à l'année précédente (CSV)."""
+    annee = _year(annee)
     _django()
     _migrate()
     from opsn.facturation.evolution import evolution_csv, evolution_report
@@ -247,5 +262,56 @@ def evolution(
     if sortie is None:
         typer.echo(text, nl=False)
     else:
-        sortie.write_text(text, encoding="utf-8")
+        _write_text(sortie, text)
         console.print(f"Rapport écrit dans {sortie}", highlight=False)
+
+
+@factures_app.command("pes")
+def factures_pes(
+    annee: Annotated[int, typer.Option("--annee", help="Année facturée.")],
+    operateur: Annotated[str, typer.Option("--operateur")],
+    sortie: Annotated[
+        Path | None,
+        typer.Option("--sortie", help="Fichier XML (par défaut : NomFic.xml, dossier courant)."),
+    ] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="Date du flux AAAA-MM-JJ ; par défaut aujourd'hui.")
+    ] = None,
+    utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
+) -> None:
+    """Flux PES V2 Recette (PES_Aller) des factures et avoirs émis de l'année : bordereaux,
+    titres, PDF joints et ASAP des débiteurs publics, à transmettre au comptable."""
+    import datetime as dt
+
+    try:
+        day = dt.date.fromisoformat(date) if date else dt.date.today()
+    except ValueError:
+        _fail(f"--date : « {date} » n'est pas une date AAAA-MM-JJ.")
+        return
+    _django()
+    _migrate()
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from opsn.facturation.pes import pes_export
+
+    (operator,) = _operators(operateur)
+    try:
+        flow = pes_export(actor=_actor(utilisateur), operator=operator, year=annee, day=day)
+    except (PermissionDenied, ValidationError) as exc:
+        messages = getattr(exc, "messages", [str(exc)])
+        _fail("flux PES impossible :\n  - " + "\n  - ".join(messages))
+        return
+    target = sortie or Path(flow.filename)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_bytes(flow.xml)
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        _fail(f"impossible d'écrire {target} : {exc.strerror or exc}.")
+    new = f", dont {len(flow.created)} nouveau(x)" if flow.created else ", aucun nouveau"
+    console.print(
+        f"Flux {flow.name} : {len(flow.titres)} titre(s){new}, "
+        f"{len(flow.bordereaux)} bordereau(x) ; écrit dans {target}.",
+        highlight=False,
+    )

@@ -343,4 +343,8 @@ def importer(
         ) from exc
     except ReferentielError as exc:
         raise _echouer(str(exc)) from exc
+    except OSError as exc:  # dossier de données absent, interdit en écriture, disque plein…
+        raise _echouer(
+            f"Import impossible : {exc.strerror or exc} ({exc.filename or fichier})."
+        ) from exc
     typer.echo(bilan.resume())
