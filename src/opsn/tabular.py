@@ -41,9 +41,19 @@ def _cell(value: object) -> str:
     return str(value).strip()
 
 
+def csv_error_fr(exc: csv.Error) -> str:
+    """Motif français d'une erreur du lecteur CSV."""
+    if "field larger than field limit" in str(exc):
+        limit = f"{csv.field_size_limit():,}".replace(",", " ")
+        return f"cellule trop longue ({limit} caractères au plus)"
+    return "CSV illisible (guillemets mal fermés ou caractère interdit)"
+
+
 def read_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[Row]]:
     """(en-têtes, lignes non vides) ; lève TableError si le fichier ou l'en-tête est invalide."""
     name = path.name
+    if path.is_dir():
+        raise TableError(f"{name} : c'est un dossier, pas un fichier CSV ou XLSX ({path}).")
     if not path.is_file():
         raise TableError(f"{name} : fichier introuvable ({path}).")
     suffix = path.suffix.lower()
@@ -57,7 +67,11 @@ def read_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[Ro
             ) from None
         first = text.split("\n", 1)[0]
         delimiter = ";" if first.count(";") >= first.count(",") else ","
-        raw = [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        try:
+            raw = [list(r) for r in reader]
+        except csv.Error as exc:  # cellule démesurée, guillemets non fermés…
+            raise TableError(f"{name}, ligne {reader.line_num} : {csv_error_fr(exc)}.") from None
     elif suffix == ".xlsx":
         from openpyxl import load_workbook
 

@@ -281,13 +281,8 @@ def factures_pes(
 ) -> None:
     """Flux PES V2 Recette (PES_Aller) des factures et avoirs émis de l'année : bordereaux,
     titres, PDF joints et ASAP des débiteurs publics, à transmettre au comptable."""
-    import datetime as dt
-
-    try:
-        day = dt.date.fromisoformat(date) if date else dt.date.today()
-    except ValueError:
-        _fail(f"--date : « {date} » n'est pas une date AAAA-MM-JJ.")
-        return
+    day = _date_option(date, "--date")
+    annee = _year(annee, day)
     _django()
     _migrate()
     from django.core.exceptions import PermissionDenied, ValidationError

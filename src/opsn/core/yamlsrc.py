@@ -50,7 +50,7 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-def _make_constructors(error_cls: type[SourceError], file: str) -> tuple[Any, Any, Any]:
+def _make_constructors(error_cls: type[SourceError], file: str) -> tuple[Any, Any, Any, Any]:
     def construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
         loader.flatten_mapping(node)
         result = YMap()
@@ -85,7 +85,17 @@ def _make_constructors(error_cls: type[SourceError], file: str) -> tuple[Any, An
                 f"« {text} » n'est pas un nombre", file=file, line=node.start_mark.line + 1
             ) from None
 
-    return construct_mapping, construct_sequence, construct_float
+    def construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+        try:
+            return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+        except (ValueError, OverflowError):  # 30 février, 31 avril, heure 25…
+            raise error_cls(
+                f"« {node.value} » n'est pas une date (AAAA-MM-JJ)",
+                file=file,
+                line=node.start_mark.line + 1,
+            ) from None
+
+    return construct_mapping, construct_sequence, construct_float, construct_timestamp
 
 
 def load_yaml(path: Path, error_cls: type[SourceError], text: str | None = None) -> Any:
@@ -120,10 +130,11 @@ def load_yaml(path: Path, error_cls: type[SourceError], text: str | None = None)
             finally:
                 self.depth -= 1
 
-    mapping, sequence, floating = _make_constructors(error_cls, file)
+    mapping, sequence, floating, timestamp = _make_constructors(error_cls, file)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, sequence)
     Loader.add_constructor("tag:yaml.org,2002:float", floating)
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
     try:
         return yaml.load(text, Loader=Loader)
     except yaml.MarkedYAMLError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,10 @@ from opsn.referentiel.stockage import ReferentielError
 app = typer.Typer(
     help="Référentiel des collectivités (communes, EPCI, organismes).", no_args_is_help=True
 )
+
+
+# Au-delà, ce n'est plus un nom de collectivité (le plus long fait moins de 100 caractères).
+LONGUEUR_RECHERCHE = 200
 
 
 class Format(StrEnum):
@@ -182,6 +187,13 @@ def chercher(
 ) -> None:
     """Cherche une commune, un EPCI ou un organisme par son nom."""
     texte = " ".join(mots)
+    if len(texte) > LONGUEUR_RECHERCHE:
+        raise _echouer(f"Texte de recherche trop long : {LONGUEUR_RECHERCHE} caractères au plus.")
+    if departement is not None and not re.fullmatch(r"\d{2,3}|2[ABab]", departement.strip()):
+        raise _echouer(
+            f"Département « {departement[:20]} » invalide : code à 2 ou 3 caractères attendu "
+            "(33, 2A, 974)."
+        )
     referentiel = _charger()
     resultats = referentiel.chercher(texte, departement=departement, limite=limite)
     if format is Format.json:

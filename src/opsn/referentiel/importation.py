@@ -20,6 +20,7 @@ from opsn.referentiel.modeles import LIBELLES_TYPE_ORGANISME, TYPES_ORGANISME, C
 from opsn.referentiel.normalisation import est_insee, est_siren, normaliser, normaliser_code
 from opsn.referentiel.referentiel import Referentiel
 from opsn.referentiel.stockage import ReferentielError, ecrire_organismes, lire_organismes
+from opsn.tabular import csv_error_fr
 
 COLONNES_OBLIGATOIRES = ("identifiant", "nom", "type", "agents", "parent")
 COLONNES_FACULTATIVES = ("population_desservie", "siren")
@@ -115,7 +116,13 @@ def _lignes_csv(chemin: Path) -> Iterator[list[str]]:
         ) from exc
     premiere = texte.split("\n", 1)[0]
     separateur = ";" if premiere.count(";") >= premiere.count(",") else ","
-    yield from csv.reader(io.StringIO(texte, newline=""), delimiter=separateur)
+    lecteur = csv.reader(io.StringIO(texte, newline=""), delimiter=separateur)
+    try:
+        yield from lecteur
+    except csv.Error as exc:  # cellule démesurée, guillemets non fermés…
+        raise ReferentielError(
+            f"{chemin.name}, ligne {lecteur.line_num} : {csv_error_fr(exc)}."
+        ) from exc
 
 
 def _lignes_xlsx(chemin: Path) -> Iterator[list[object]]:
@@ -136,6 +143,8 @@ def _lignes_xlsx(chemin: Path) -> Iterator[list[object]]:
 
 def _lire(chemin: Path) -> _Lecture:
     nom = chemin.name
+    if chemin.is_dir():
+        raise ReferentielError(f"{nom} : c'est un dossier, pas un fichier ({chemin}).")
     if not chemin.is_file():
         raise ReferentielError(f"{nom} : fichier introuvable ({chemin}).")
     extension = chemin.suffix.lower()
