@@ -11,6 +11,7 @@ from opsn.cli import (
     facturation,  # noqa: F401
     serveur,  # noqa: F401
     simulation,  # noqa: F401  (ordre d'affichage de l'aide)
+    taches,  # noqa: F401
 )
 from opsn.cli.base import app
 from opsn.referentiel.cli import app as referentiel_app

@@ -1,21 +1,23 @@
 """Pages de facturation : campagne (simulation puis émission), factures, documents,
-titres de recettes, rapport d'évolution."""
+titres de recettes, rapport d'évolution.
+
+Le travail long (émission d'une campagne, archive des PDF, titres de recettes) ne se fait
+pas dans la requête : la page le met en file (`opsn.facturation.taches`) et renvoie vers la
+page de la tâche, qui montre l'avancement puis le résultat."""
 
 from __future__ import annotations
-
-import tempfile
-from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from opsn.facturation import billing, documents, evolution, exports
+from opsn.facturation import billing, documents, evolution, exports, taches
 from opsn.gestion.models import Invoice, InvoiceStatus, Operator, Role
 from opsn.gestion.permissions import can, memberships, require, visible_members
+from opsn.plateforme.taches import start
 
 
 def _staff_operators(request: HttpRequest, action: str = "voir") -> list[Operator]:
@@ -47,15 +49,18 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     operator = _pick(request, operators)
     year = _year(request)
     if request.method == "POST":
-        try:
-            report = billing.billing_run(
-                actor=request.user, operator=operator, year=year, issued_on=timezone.localdate()
-            )
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
-            messages.success(request, f"{len(report.created)} facture(s) émise(s) pour {year}.")
-            return redirect(f"/factures/?operateur={operator.code}&annee={year}")
+        # Émission en tâche de fond, datée du jour où elle s'exécute ; tout ou rien.
+        record = start(
+            taches.billing_run_task,
+            kind="facturation",
+            label=f"Campagne de facturation {year} – {operator.name}",
+            operator=operator,
+            user=request.user,
+            action="facturer",
+            params={"year": year},
+        )
+        messages.success(request, f"Campagne {year} mise en file : suivez-la ci-dessous.")
+        return redirect("tache", task_id=record.task_id)
     bills = billing.billing_preview(operator=operator, year=year)
     return render(
         request,
@@ -156,8 +161,21 @@ def invoice_document(request: HttpRequest, invoice_id: int, kind: str) -> HttpRe
 
 @login_required
 def titres_export(request: HttpRequest) -> HttpResponse:
+    """POST (bouton de la liste des factures) : CSV produit en tâche de fond. GET :
+    téléchargement direct, gardé pour les scripts et les liens existants."""
     operator = _pick(request, _staff_operators(request, "facturer"))
     year = _year(request)
+    if request.method == "POST":
+        record = start(
+            taches.titres_export_task,
+            kind="titres",
+            label=f"Titres de recettes {year} (CSV) – {operator.name}",
+            operator=operator,
+            user=request.user,
+            action="facturer",
+            params={"year": year},
+        )
+        return redirect("tache", task_id=record.task_id)
     return _download(
         exports.titres_csv(operator, year).encode("utf-8"),
         f"titres-{operator.code}-{year}.csv",
@@ -167,13 +185,23 @@ def titres_export(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def pdf_archive(request: HttpRequest) -> HttpResponse:
+    """Archive ZIP des PDF : rendue en tâche de fond (POST), téléchargée depuis la page
+    de la tâche. Un GET renvoie vers la liste des factures, qui porte le bouton."""
     operator = _pick(request, _staff_operators(request, "facturer"))
     year = _year(request)
     require(request.user, "facturer", operator=operator)
-    folder = Path(tempfile.mkdtemp(prefix="opsn-pdf-"))
-    paths = exports.render_pdfs(operator, year, folder / "pdf", workers=1)
-    archive = exports.pdf_zip(paths, folder / f"factures-{operator.code}-{year}.zip")
-    return FileResponse(archive.open("rb"), as_attachment=True, filename=archive.name)
+    if request.method != "POST":
+        return redirect(f"/factures/?operateur={operator.code}&annee={year}")
+    record = start(
+        taches.pdf_archive_task,
+        kind="archive_pdf",
+        label=f"Archive des PDF {year} – {operator.name}",
+        operator=operator,
+        user=request.user,
+        action="facturer",
+        params={"year": year},
+    )
+    return redirect("tache", task_id=record.task_id)
 
 
 @login_required

@@ -962,3 +962,56 @@ class PesTitre(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["operator", "year", "number"], name="unique_titre"),
         ]
+
+
+class BackgroundTask(models.Model):
+    """Tâche de fond lancée depuis le back-office (`opsn.plateforme.taches`) : pour quel
+    opérateur, par qui, au nom de quel droit, où elle en est et ce qu'elle a produit.
+
+    L'état (en attente, en cours, terminée, échec) est celui de la file (`django_tasks_db`,
+    identifiant `task_id`) ; cette fiche porte ce que la file ignore : l'opérateur et le droit
+    qui décident qui la voit, la progression, le résumé et le fichier produit."""
+
+    task_id = models.UUIDField("identifiant dans la file", unique=True)
+    kind = models.CharField("nature", max_length=40)
+    label = models.CharField("libellé", max_length=300)
+    operator = models.ForeignKey(
+        Operator,
+        on_delete=models.PROTECT,
+        related_name="background_tasks",
+        verbose_name="opérateur",
+    )
+    action = models.CharField("droit requis", max_length=40)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name="lancée par",
+    )
+    created_at = models.DateTimeField("lancée le", auto_now_add=True)
+    retry_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retries",
+        verbose_name="relance de",
+    )
+    work_key = models.CharField("dossier de travail", max_length=64)
+    step = models.CharField("étape", max_length=200, blank=True)
+    progress_done = models.PositiveIntegerField("fait", default=0)
+    progress_total = models.PositiveIntegerField("à faire", null=True, blank=True)
+    summary = models.TextField("résultat", blank=True)
+    errors = models.JSONField("erreurs", default=list, blank=True)
+    link = models.CharField("page du résultat", max_length=300, blank=True)
+    output_name = models.CharField("fichier produit", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "tâche de fond"
+        verbose_name_plural = "tâches de fond"
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["operator", "-created_at"], name="task_operator_recent")]
+
+    def __str__(self) -> str:
+        return self.label

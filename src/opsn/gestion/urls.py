@@ -2,7 +2,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from opsn.facturation import views as views_billing
-from opsn.gestion import views
+from opsn.gestion import import_views, views
+from opsn.plateforme import pages_taches
 
 urlpatterns = [
     path("connexion/", auth_views.LoginView.as_view(), name="connexion"),
@@ -29,4 +30,9 @@ urlpatterns = [
         name="facture-document",
     ),
     path("rapports/evolution/", views_billing.evolution_page, name="evolution"),
+    path("conventions/importer/", import_views.conventions_import_page, name="import-conventions"),
+    path("taches/", pages_taches.task_list, name="taches"),
+    path("taches/<uuid:task_id>/", pages_taches.task_detail, name="tache"),
+    path("taches/<uuid:task_id>/fichier/", pages_taches.task_download, name="tache-fichier"),
+    path("taches/<uuid:task_id>/relancer/", pages_taches.task_retry, name="tache-relancer"),
 ]

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
     "opsn.gestion",
     "opsn.plateforme",
     "axes",
@@ -113,6 +115,17 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Tâches de fond (campagnes, archives PDF, imports, exports) : file en base de données
+# (django-tasks et son moteur django-tasks-db, API des tâches de Django 6) dans la même base
+# que le back-office, SQLite ou PostgreSQL ; exécutée par `opsn travailleur`
+# (docs/backoffice.md, « Tâches de fond »). File « documents » : rendus PDF, longs.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "documents"],
+    }
+}
 
 AUTHENTICATION_BACKENDS = [
     # django-axes d'abord : il refuse la connexion d'un couple identifiant + adresse bloqué.
