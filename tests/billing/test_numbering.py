@@ -163,7 +163,7 @@ def test_credit_note(cdg82) -> None:
     original = etree.fromstring(invoice.xml.encode())
     assert original.findtext("rsm:ExchangedDocument/ram:TypeCode", namespaces=NS) == "380"
 
-    with pytest.raises(ValidationError, match="déjà un avoir"):
+    with pytest.raises(ValidationError, match="déjà entièrement annulée"):
         invoice_credit(
             actor=SYSTEM, invoice=invoice, reason="Encore", issued_on=dt.date(2021, 2, 1)
         )

@@ -9,6 +9,7 @@ from opsn.cli import (
     catalogue,  # noqa: F401
     conventions,  # noqa: F401
     facturation,  # noqa: F401
+    pieces,  # noqa: F401
     serveur,  # noqa: F401
     simulation,  # noqa: F401  (ordre d'affichage de l'aide)
     taches,  # noqa: F401

@@ -16,11 +16,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Prefetch
+from django.db.models import Max, Prefetch, Sum
 
 from opsn.core.errors import OpsnError
 from opsn.core.pricing import Line, compute_totals
 from opsn.facturation.identites import debtor_problems, electronic_address, operator_problems
+from opsn.facturation.journal import journal_append
 from opsn.gestion import bridge
 from opsn.gestion.audit import acting_as
 from opsn.gestion.models import (
@@ -117,11 +118,7 @@ def billing_preview(
     )
     order = list(dict.fromkeys(order))
     index = bridge.index_table()
-    invoiced = dict(
-        Invoice.objects.filter(operator=operator, year=year, kind=InvoiceKind.INVOICE)
-        .exclude(status=InvoiceStatus.CANCELLED)
-        .values_list("member_id", "number")
-    )
+    invoiced = {m: number for m, (number, _) in live_invoices(operator, year).items()}
     result: list[MemberBill] = []
     pricers: dict = {}
     issuer_checks: dict[frozenset[str], list[str]] = {}
@@ -176,6 +173,99 @@ def billing_preview(
         if progress:
             progress(done, len(order))
     return result
+
+
+YEAR_MIN = 2000
+
+
+def live_invoices(operator: Operator, year: int) -> dict[int, tuple[str | None, int]]:
+    """Adhérents qui ont déjà, pour l'année, une facture non annulée et non entièrement
+    corrigée par avoir : {adhérent: (numéro, rang de la facture dans l'année)}.
+
+    Après l'avoir total d'une facture, l'adhérent peut être facturé de nouveau pour la même
+    année : la nouvelle facture prend le rang suivant (`generation`)."""
+    rows = list(
+        Invoice.objects.filter(operator=operator, year=year, kind=InvoiceKind.INVOICE)
+        .exclude(status=InvoiceStatus.CANCELLED)
+        .values_list("pk", "member_id", "number", "generation", "total_ttc", "status")
+    )
+    credited = dict(
+        Invoice.objects.filter(
+            credited_invoice_id__in=[r[0] for r in rows],
+            kind=InvoiceKind.CREDIT_NOTE,
+            status=InvoiceStatus.ISSUED,
+        )
+        .values("credited_invoice_id")
+        .annotate(total=Sum("total_ttc"))
+        .values_list("credited_invoice_id", "total")
+    )
+    result: dict[int, tuple[str | None, int]] = {}
+    for pk, member_id, number, generation, total, status in rows:
+        fully_credited = status == InvoiceStatus.ISSUED and total + credited.get(pk, 0) == 0
+        if not fully_credited:
+            result[member_id] = (number, generation)
+    return result
+
+
+def _next_generations(operator: Operator, year: int) -> dict[int, int]:
+    return {
+        row["member_id"]: row["top"] + 1
+        for row in Invoice.objects.filter(operator=operator, year=year, kind=InvoiceKind.INVOICE)
+        .values("member_id")
+        .annotate(top=Max("generation"))
+    }
+
+
+def check_chronology(operator: Operator, *, issued_on: dt.date, year: int | None = None) -> None:
+    """Un émetteur n'a qu'un ordre chronologique : pas de date d'émission antérieure à sa
+    dernière pièce émise, pas d'année facturée au-delà de l'année suivante (R25). Tous les
+    motifs de refus sont donnés ensemble."""
+    errors = []
+    if not YEAR_MIN <= issued_on.year <= 2099:
+        errors.append(
+            f"Date d'émission du {issued_on:%d/%m/%Y} refusée : les pièces sont datées de "
+            f"{YEAR_MIN} à 2099."
+        )
+    last = InvoiceSequence.objects.filter(operator=operator).aggregate(last=Max("last_issued_on"))[
+        "last"
+    ]
+    if last and issued_on < last:
+        errors.append(
+            f"Ordre chronologique : la dernière pièce de {operator.name} a été émise le "
+            f"{last:%d/%m/%Y} ; une nouvelle pièce ne peut pas être datée du "
+            f"{issued_on:%d/%m/%Y}."
+        )
+    if year is not None and not YEAR_MIN <= year <= issued_on.year + 1:
+        errors.append(
+            f"Année facturée {year} refusée : une pièce émise le {issued_on:%d/%m/%Y} facture "
+            f"une année de {YEAR_MIN} à {issued_on.year + 1} (au plus l'année suivante)."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _conformity(invoices: list[Invoice], seen: set[tuple]) -> None:
+    """Contrôle, sous les trois jeux de règles (EN 16931, Factur-X, BR-FR), une pièce de
+    chaque forme rencontrée (régimes de TVA, avoir, code service, engagement) : une forme
+    rejetée annule toute la campagne avant qu'une pièce ne soit émise."""
+    from opsn.facturation.conformite import fatal
+
+    for invoice in invoices:
+        shape = (
+            invoice.kind,
+            tuple(sorted({v["type"] for v in invoice.vat_breakdown})),
+            bool(invoice.debtor.get("code_service")),
+            bool(invoice.debtor.get("numero_engagement")),
+            bool(invoice.issuer.get("tva")),
+        )
+        if shape in seen:
+            continue
+        seen.add(shape)
+        problems = fatal(invoice.xml.encode("utf-8"))
+        if problems:
+            raise ValidationError(
+                [f"La pièce de {invoice.debtor.get('nom')} serait rejetée : {p}" for p in problems]
+            )
 
 
 def _lock_sequence(operator: Operator, prefix: str) -> InvoiceSequence:
@@ -256,6 +346,7 @@ def _build_invoice(
     run: BillingRun,
     issued_on: dt.date,
     number: tuple[str, int] | None,
+    generation: int = 1,
 ) -> tuple[Invoice, list[InvoiceLine]]:
     """Facture et lignes en mémoire (écrites ensuite par lots)."""
     from opsn.facturation.documents import invoice_xml
@@ -269,6 +360,7 @@ def _build_invoice(
         catalogue=bill.catalogue,
         kind=InvoiceKind.INVOICE,
         year=year,
+        generation=generation,
         period_start=dt.date(year, 1, 1),
         period_end=dt.date(year, 12, 31),
         total_ht=totals.net,
@@ -349,6 +441,8 @@ def _write(pairs: list[tuple[Invoice, list[InvoiceLine]]]) -> None:
 
 
 def _issue(invoice: Invoice, seq: InvoiceSequence, issued_on: dt.date) -> None:
+    """Émet une pièce (brouillon ou avoir) : numéro suivant, XML, contrôle de conformité,
+    entrée au journal chaîné."""
     from opsn.facturation.documents import invoice_xml
 
     number, rank = _next_number(seq, issued_on)
@@ -356,8 +450,10 @@ def _issue(invoice: Invoice, seq: InvoiceSequence, issued_on: dt.date) -> None:
     invoice.issued_on = issued_on
     invoice.due_on = issued_on + dt.timedelta(days=PAYMENT_DAYS)
     invoice.xml = invoice_xml(invoice).decode("utf-8")
+    _conformity([invoice], set())
     invoice.status = InvoiceStatus.ISSUED
     invoice.save()
+    journal_append(invoice.operator, [invoice])
 
 
 def billing_run(
@@ -371,15 +467,15 @@ def billing_run(
 ) -> RunReport:
     """Crée (et émet, par défaut) les factures de l'année qui manquent encore."""
     require(actor, "facturer", operator=operator)
+    check_chronology(operator, issued_on=issued_on, year=year)
     bills = billing_preview(operator=operator, year=year, progress=progress)
     report = RunReport(year, bills)
     with acting_as(actor), transaction.atomic():
         seq = _lock_sequence(operator, str(issued_on.year))
-        done = set(
-            Invoice.objects.filter(operator=operator, year=year, kind=InvoiceKind.INVOICE)
-            .exclude(status=InvoiceStatus.CANCELLED)
-            .values_list("member_id", flat=True)
-        )
+        if issue:
+            check_chronology(operator, issued_on=issued_on, year=year)
+        done = set(live_invoices(operator, year))
+        generations = _next_generations(operator, year)
         todo = [b for b in bills if b.billable and b.member.pk not in done]
         run = BillingRun.objects.create(
             operator=operator,
@@ -393,16 +489,27 @@ def billing_run(
         numbers = (
             _reserve_numbers(seq, len(todo), issued_on) if issue and todo else [None] * len(todo)
         )
+        shapes: set[tuple] = set()
         for start in range(0, len(todo), 500):
             pairs = [
                 _build_invoice(
-                    bill, operator=operator, year=year, run=run, issued_on=issued_on, number=number
+                    bill,
+                    operator=operator,
+                    year=year,
+                    run=run,
+                    issued_on=issued_on,
+                    number=number,
+                    generation=generations.get(bill.member.pk, 1),
                 )
                 for bill, number in zip(
                     todo[start : start + 500], numbers[start : start + 500], strict=True
                 )
             ]
+            if issue:
+                _conformity([invoice for invoice, _ in pairs], shapes)
             _write(pairs)
+            if issue:
+                journal_append(operator, [invoice for invoice, _ in pairs])
             report.created.extend(invoice for invoice, _ in pairs)
         run.invoices_created = len(report.created)
         run.save(update_fields=["invoices_created"])
@@ -417,12 +524,15 @@ def billing_run(
 def invoices_issue_drafts(
     *, actor: Any, operator: Operator, year: int, issued_on: dt.date
 ) -> list[Invoice]:
+    """Émet les brouillons de l'année, dans l'ordre de leur création."""
     require(actor, "facturer", operator=operator)
     with acting_as(actor), transaction.atomic():
         seq = _lock_sequence(operator, str(issued_on.year))
+        check_chronology(operator, issued_on=issued_on, year=year)
         drafts = list(
             Invoice.objects.select_for_update()
             .filter(operator=operator, year=year, status=InvoiceStatus.DRAFT)
+            .select_related("operator", "credited_invoice")
             .order_by("pk")
         )
         for invoice in drafts:
@@ -446,18 +556,169 @@ def invoice_cancel_draft(*, actor: Any, invoice: Invoice) -> Invoice:
     return invoice
 
 
-def invoice_credit(*, actor: Any, invoice: Invoice, reason: str, issued_on: dt.date) -> Invoice:
-    """Avoir total d'une facture émise, numéroté dans la même séquence."""
+def drafts_cancel(*, actor: Any, operator: Operator, year: int) -> int:
+    """Abandonne tous les brouillons de l'année (aucun numéro n'est consommé)."""
+    require(actor, "facturer", operator=operator)
+    with acting_as(actor), transaction.atomic():
+        drafts = list(
+            Invoice.objects.select_for_update().filter(
+                operator=operator, year=year, status=InvoiceStatus.DRAFT
+            )
+        )
+        for invoice in drafts:
+            invoice.status = InvoiceStatus.CANCELLED
+            invoice.save()
+    return len(drafts)
+
+
+def _credit_breakdown(invoice: Invoice, lines: list[InvoiceLine]) -> list[dict[str, str]]:
+    """TVA des lignes d'avoir, taux par taux, comme celle d'une facture : base arrondie,
+    TVA = base × taux arrondie au centime (demi supérieur)."""
+    from opsn.core.money import round_cents
+
+    known = {(v["type"], Decimal(v["taux"])): v for v in invoice.vat_breakdown}
+    bases: dict[tuple[str, Decimal], Decimal] = {}
+    for line in lines:
+        key = (line.vat_kind, Decimal(line.vat_rate))
+        bases[key] = bases.get(key, Decimal(0)) + line.amount
+    result = []
+    for (kind, rate), base in bases.items():
+        model = known.get((kind, rate), {})
+        vat = round_cents(base * rate / 100) if kind == "ht" else Decimal("0.00")
+        result.append(
+            {
+                "regime": model.get("regime", kind),
+                "type": kind,
+                "taux": str(rate),
+                "base_ht": str(round_cents(base)),
+                "tva": str(vat),
+                "libelle": model.get("libelle", ""),
+                "mention": model.get("mention", ""),
+            }
+        )
+    return result
+
+
+def invoice_credit(
+    *,
+    actor: Any,
+    invoice: Invoice,
+    reason: str,
+    issued_on: dt.date,
+    positions: list[int] | None = None,
+    amount: Decimal | None = None,
+) -> Invoice:
+    """Avoir sur une facture émise, numéroté dans la même séquence : total (par défaut), sur
+    des lignes choisies (`positions`), ou d'un montant hors taxes (`amount`, facture à un
+    seul régime de TVA). Une ligne n'est jamais annulée deux fois et le total des avoirs
+    ne dépasse jamais la facture."""
     require(actor, "facturer", operator=invoice.operator)
     if invoice.status != InvoiceStatus.ISSUED or invoice.kind != InvoiceKind.INVOICE:
         raise ValidationError("Un avoir corrige une facture émise.")
     if not reason.strip():
         raise ValidationError("Le motif de l'avoir est obligatoire.")
+    if positions is not None and amount is not None:
+        raise ValidationError("Choisissez des lignes ou un montant, pas les deux.")
     with acting_as(actor), transaction.atomic():
         seq = _lock_sequence(invoice.operator, str(issued_on.year))
-        # vérifié sous le verrou : deux avoirs simultanés sur la même facture sont impossibles
-        if invoice.credit_notes.filter(status=InvoiceStatus.ISSUED).exists():
-            raise ValidationError(f"La facture {invoice.number} a déjà un avoir total.")
+        check_chronology(invoice.operator, issued_on=issued_on)
+        # vérifié sous le verrou : deux avoirs simultanés ne peuvent dépasser la facture
+        previous = list(
+            Invoice.objects.filter(
+                credited_invoice=invoice,
+                kind=InvoiceKind.CREDIT_NOTE,
+                status=InvoiceStatus.ISSUED,
+            ).prefetch_related("lines")
+        )
+        already = -sum((c.total_ttc for c in previous), Decimal(0))
+        if already >= invoice.total_ttc:
+            raise ValidationError(f"La facture {invoice.number} est déjà entièrement annulée.")
+        credited_positions = {line.origin_position for c in previous for line in c.lines.all()} | {
+            None
+        }
+        originals = list(invoice.lines.order_by("position"))
+        copied = {
+            f.attname
+            for f in InvoiceLine._meta.concrete_fields
+            if f.attname
+            not in ("id", "invoice_id", "amount", "quantity", "position", "origin_position")
+        }
+        if amount is None:
+            wanted = [
+                line
+                for line in originals
+                if (positions is None or line.position in positions)
+                and line.position not in credited_positions
+            ]
+            if positions is not None:
+                unknown = set(positions) - {line.position for line in originals}
+                if unknown:
+                    raise ValidationError(
+                        f"Ligne(s) {', '.join(map(str, sorted(unknown)))} inconnue(s) sur la "
+                        f"facture {invoice.number}."
+                    )
+                twice = set(positions) & credited_positions
+                if twice:
+                    raise ValidationError(
+                        f"Ligne(s) {', '.join(map(str, sorted(twice)))} déjà annulée(s) par "
+                        "un avoir."
+                    )
+            if not wanted:
+                raise ValidationError("Aucune ligne à annuler sur cette facture.")
+            credit_lines = [
+                InvoiceLine(
+                    **{name: getattr(line, name) for name in copied},
+                    position=i,
+                    amount=-line.amount,
+                    quantity=-line.quantity,
+                    origin_position=line.position,
+                )
+                for i, line in enumerate(wanted, start=1)
+            ]
+        else:
+            regimes = {(v["type"], v["taux"]) for v in invoice.vat_breakdown}
+            if len(regimes) != 1:
+                raise ValidationError(
+                    "Avoir d'un montant : la facture mêle plusieurs régimes de TVA, choisissez "
+                    "les lignes à annuler."
+                )
+            if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+                raise ValidationError("Le montant de l'avoir est un montant positif en euros.")
+            if amount > invoice.total_ht + sum((c.total_ht for c in previous), Decimal(0)):
+                raise ValidationError(
+                    f"Le montant de l'avoir dépasse ce qui reste de la facture {invoice.number}."
+                )
+            model = originals[0]
+            credit_lines = [
+                InvoiceLine(
+                    **{name: getattr(model, name) for name in copied},
+                    position=1,
+                    quantity=Decimal(-1),
+                    amount=-amount,
+                    origin_position=None,
+                )
+            ]
+            line = credit_lines[0]
+            line.label = f"Réduction sur la facture {invoice.number}"[:400]
+            line.unit, line.unit_price = "forfait", amount
+            line.rule = "Avoir partiel (montant)"
+            line.stratum, line.base_price, line.base_year, line.index_ratio = "", None, None, None
+            line.explanation = reason.strip()
+            line.service_code, line.component = "avoir", "reduction"
+        full = amount is None and positions is None and not previous
+        if full:
+            breakdown = [
+                {**v, "base_ht": str(-Decimal(v["base_ht"])), "tva": str(-Decimal(v["tva"]))}
+                for v in invoice.vat_breakdown
+            ]
+        else:
+            breakdown = _credit_breakdown(invoice, credit_lines)
+        total_ht = sum((Decimal(v["base_ht"]) for v in breakdown), Decimal(0))
+        total_tva = sum((Decimal(v["tva"]) for v in breakdown), Decimal(0))
+        if -(total_ht + total_tva) > invoice.total_ttc - already:
+            raise ValidationError(
+                f"Le total des avoirs dépasserait celui de la facture {invoice.number}."
+            )
         credit = Invoice.objects.create(
             operator=invoice.operator,
             member=invoice.member,
@@ -467,32 +728,17 @@ def invoice_credit(*, actor: Any, invoice: Invoice, reason: str, issued_on: dt.d
             year=invoice.year,
             period_start=invoice.period_start,
             period_end=invoice.period_end,
-            total_ht=-invoice.total_ht,
-            total_tva=-invoice.total_tva,
-            total_ttc=-invoice.total_ttc,
-            vat_breakdown=[
-                {**v, "base_ht": str(-Decimal(v["base_ht"])), "tva": str(-Decimal(v["tva"]))}
-                for v in invoice.vat_breakdown
-            ],
+            total_ht=total_ht,
+            total_tva=total_tva,
+            total_ttc=total_ht + total_tva,
+            vat_breakdown=breakdown,
             issuer=invoice.issuer,
             debtor=invoice.debtor,
             credited_invoice=invoice,
             reason=reason.strip(),
         )
-        InvoiceLine.objects.bulk_create(
-            [
-                InvoiceLine(
-                    **{
-                        f.attname: getattr(line, f.attname)
-                        for f in InvoiceLine._meta.concrete_fields
-                        if f.attname not in ("id", "invoice_id", "amount", "quantity")
-                    },
-                    invoice=credit,
-                    amount=-line.amount,
-                    quantity=-line.quantity,
-                )
-                for line in invoice.lines.all()
-            ]
-        )
+        for line in credit_lines:
+            line.invoice = credit
+        InvoiceLine.objects.bulk_create(credit_lines)
         _issue(credit, seq, issued_on)
     return credit

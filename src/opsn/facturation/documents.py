@@ -186,7 +186,18 @@ def _agreement(transaction: etree._Element, invoice: Invoice) -> None:
 
 
 def _settlement(transaction: etree._Element, invoice: Invoice) -> None:
-    _el(transaction, "ram:ApplicableHeaderTradeDelivery")
+    # Lieu de livraison (BG-13/BG-15) : les prestations sont rendues chez le débiteur.
+    delivery = _el(transaction, "ram:ApplicableHeaderTradeDelivery")
+    ship_to = _el(delivery, "ram:ShipToTradeParty")
+    _el(ship_to, "ram:Name", invoice.debtor.get("nom") or "—")
+    place = _el(ship_to, "ram:PostalTradeAddress")
+    if invoice.debtor.get("code_postal"):
+        _el(place, "ram:PostcodeCode", invoice.debtor["code_postal"])
+    if invoice.debtor.get("adresse"):
+        _el(place, "ram:LineOne", invoice.debtor["adresse"])
+    if invoice.debtor.get("ville"):
+        _el(place, "ram:CityName", invoice.debtor["ville"])
+    _el(place, "ram:CountryID", "FR")
     settlement = _el(transaction, "ram:ApplicableHeaderTradeSettlement")
     _el(settlement, "ram:PaymentReference", invoice.number)
     _el(settlement, "ram:InvoiceCurrencyCode", "EUR")
@@ -270,6 +281,13 @@ def _html(template: str, invoice: Invoice) -> str:
             "lignes": lines,
             "conditions": payment_terms(invoice),
             "euros": fmt_fr,
+            "tva": [
+                {**v, "base_ht": Decimal(v["base_ht"]), "tva": Decimal(v["tva"])}
+                for v in invoice.vat_breakdown
+            ],
+            "tva_applicable": any(v["type"] != "ttc" for v in invoice.vat_breakdown),
+            "mentions_tva": vat_mentions(invoice),
+            "mentions_legales": [LEGAL_NOTES["PMT"], LEGAL_NOTES["PMD"]],
         },
     )
 

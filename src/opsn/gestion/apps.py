@@ -9,8 +9,11 @@ class GestionConfig(AppConfig):
 
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate, pre_migrate
 
         from opsn.gestion import audit, integrity
 
         audit.connect_signals()
         connection_created.connect(integrity.on_connection_created)
+        pre_migrate.connect(integrity.on_pre_migrate, sender=self)
+        post_migrate.connect(integrity.on_post_migrate, sender=self)

@@ -1,7 +1,17 @@
-"""Garde des pièces émises sous SQLite : la fonction `opsn_garde()` appelée par les
-déclencheurs (migration 0006). Elle répond 1 (garde active) sur toute connexion de
-l'application ; seule la remise à zéro complète d'une base de test la lève
-(`purge_allowed`). Une connexion qui ne l'a pas enregistrée ne peut rien modifier."""
+"""Pièces émises protégées par la base elle-même (déclencheurs SQLite et PostgreSQL).
+
+Une facture ou un avoir émis, ses lignes, son PDF conservé et le journal chaîné ne se
+modifient ni ne se suppriment, même par une requête SQL directe.
+
+Sous SQLite, la condition des déclencheurs appelle la fonction `opsn_garde()`, que seule
+l'application enregistre sur ses connexions : une connexion qui ne la connaît pas (client
+`sqlite3`) échoue donc aussi (« no such function ») au lieu de modifier. Elle répond 1 (garde
+active) ; seule la remise à zéro complète d'une base de test la lève (`purge_allowed`).
+
+Les déclencheurs sont retirés avant chaque `migrate` (signal `pre_migrate`) et réinstallés
+après (`post_migrate`) : sous SQLite, une migration qui reconstruit une table perdrait ses
+déclencheurs, ou échouerait à cause d'eux.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,38 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
+
+MESSAGE = "Pièce émise : modification et suppression interdites (émettez un avoir)."
+TABLES = (
+    "gestion_invoice",
+    "gestion_invoiceline",
+    "gestion_invoicedocument",
+    "gestion_journalentry",
+)
+_SQLITE_CONDITIONS = {
+    "gestion_invoice": "OLD.status = 'emise'",
+    "gestion_invoiceline": (
+        "(SELECT status FROM gestion_invoice WHERE id = OLD.invoice_id) = 'emise'"
+    ),
+    "gestion_invoicedocument": "1",
+    "gestion_journalentry": "1",
+}
+_PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION opsn_garde_piece() RETURNS trigger AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'gestion_invoice' AND OLD.status <> 'emise' THEN
+    IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+    RETURN NEW;
+  END IF;
+  IF TG_TABLE_NAME = 'gestion_invoiceline' AND NOT EXISTS (
+      SELECT 1 FROM gestion_invoice WHERE id = OLD.invoice_id AND status = 'emise') THEN
+    IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+    RETURN NEW;
+  END IF;
+  RAISE EXCEPTION '{MESSAGE.replace("'", "''")}' USING ERRCODE = 'integrity_constraint_violation';
+END;
+$$ LANGUAGE plpgsql;
+"""
 
 _state = {"purge": False}
 
@@ -26,6 +68,55 @@ def on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
         register_guard(connection.connection)
 
 
+def install_triggers(connection: Any) -> None:
+    """Installe (ou réinstalle) les déclencheurs ; idempotent."""
+    existing = set(connection.introspection.table_names())
+    tables = [t for t in TABLES if t in existing]
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            register_guard(connection.connection)
+            message = MESSAGE.replace("'", "''")
+            for table in tables:
+                for event in ("UPDATE", "DELETE"):
+                    cursor.execute(
+                        f"CREATE TRIGGER IF NOT EXISTS opsn_{table}_{event.lower()} "
+                        f"BEFORE {event} ON {table} FOR EACH ROW "
+                        f"WHEN ({_SQLITE_CONDITIONS[table]}) AND opsn_garde() "
+                        f"BEGIN SELECT RAISE(ABORT, '{message}'); END;"
+                    )
+        elif connection.vendor == "postgresql":
+            cursor.execute(_PG_FUNCTION)
+            for table in tables:
+                cursor.execute(f"DROP TRIGGER IF EXISTS opsn_{table}_garde ON {table}")
+                cursor.execute(
+                    f"CREATE TRIGGER opsn_{table}_garde BEFORE UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION opsn_garde_piece()"
+                )
+
+
+def drop_triggers(connection: Any) -> None:
+    existing = set(connection.introspection.table_names())
+    with connection.cursor() as cursor:
+        for table in (t for t in TABLES if t in existing):
+            if connection.vendor == "sqlite":
+                for event in ("update", "delete"):
+                    cursor.execute(f"DROP TRIGGER IF EXISTS opsn_{table}_{event}")
+            elif connection.vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER IF EXISTS opsn_{table}_garde ON {table}")
+
+
+def on_pre_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    from django.db import connections
+
+    drop_triggers(connections[using])
+
+
+def on_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    from django.db import connections
+
+    install_triggers(connections[using])
+
+
 @contextlib.contextmanager
 def purge_allowed() -> Iterator[None]:
     """Lève la garde le temps de vider une base entière (tests : `flush`)."""
@@ -34,7 +125,3 @@ def purge_allowed() -> Iterator[None]:
         yield
     finally:
         _state["purge"] = False
-
-
-def allow_purge(value: bool) -> None:
-    _state["purge"] = value

@@ -728,6 +728,12 @@ class Invoice(models.Model):
         verbose_name="facture corrigée",
     )
     reason = models.TextField("motif (avoir)", blank=True)
+    generation = models.PositiveSmallIntegerField(
+        "rang de la facture de l'année",
+        default=1,
+        help_text="1 pour la facture de l'année ; 2, 3… pour une nouvelle facture émise après "
+        "l'avoir total de la précédente.",
+    )
     xml = models.TextField("XML Factur-X (CII EN 16931)", blank=True)
 
     objects = InvoiceQuerySet.as_manager()
@@ -739,7 +745,7 @@ class Invoice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["operator", "number"], name="unique_invoice_number"),
             models.UniqueConstraint(
-                fields=["operator", "member", "year"],
+                fields=["operator", "member", "year", "generation"],
                 condition=models.Q(kind="facture") & ~models.Q(status="annulee"),
                 name="one_invoice_per_member_and_year",
             ),
@@ -808,6 +814,12 @@ class InvoiceLine(models.Model):
     )
     explanation = models.TextField("explication")
     revenue_account = models.CharField("imputation", max_length=40, blank=True)
+    origin_position = models.PositiveIntegerField(
+        "ligne corrigée (avoir)",
+        null=True,
+        blank=True,
+        help_text="Rang de la ligne de la facture d'origine que cette ligne d'avoir annule.",
+    )
 
     objects = InvoiceLineQuerySet.as_manager()
 
