@@ -277,6 +277,12 @@ def factures_pes(
     date: Annotated[
         str | None, typer.Option("--date", help="Date du flux AAAA-MM-JJ ; par défaut aujourd'hui.")
     ] = None,
+    nouveaux: Annotated[
+        bool,
+        typer.Option(
+            "--nouveaux", help="Seulement les bordereaux créés par ce dernier export (à envoyer)."
+        ),
+    ] = False,
     utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
 ) -> None:
     """Flux PES V2 Recette (PES_Aller) des factures et avoirs émis de l'année : bordereaux,
@@ -291,7 +297,9 @@ def factures_pes(
 
     (operator,) = _operators(operateur)
     try:
-        flow = pes_export(actor=_actor(utilisateur), operator=operator, year=annee, day=day)
+        flow = pes_export(
+            actor=_actor(utilisateur), operator=operator, year=annee, day=day, only_new=nouveaux
+        )
     except (PermissionDenied, ValidationError) as exc:
         messages = getattr(exc, "messages", [str(exc)])
         _fail("flux PES impossible :\n  - " + "\n  - ".join(messages))

@@ -256,3 +256,34 @@ def revenue_chart(operator_ids: list[int]) -> dict:
         "familles": [(f, palette[j % len(palette)]) for j, f in enumerate(families)],
         "largeur": 100 + 90 * len(years),
     }
+
+
+@login_required
+def pes_flow(request: HttpRequest) -> HttpResponse:
+    """Flux PES V2 Recette de l'année facturée (POST du bouton de la liste des factures ou
+    de la page de facturation) : numérote les pièces nouvelles puis renvoie le fichier XML,
+    réservé au personnel qui peut facturer pour cet opérateur."""
+    from django.http import HttpResponseNotAllowed
+
+    from opsn.facturation import pes
+
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    code = request.POST.get("operateur", "")
+    operator = Operator.objects.filter(code=code).first() if code else None
+    if operator is None:
+        operator = _pick(request, _staff_operators(request, "facturer"))
+    require(request.user, "facturer", operator=operator)
+    year = _year(request)
+    try:
+        flow = pes.pes_export(
+            actor=request.user,
+            operator=operator,
+            year=year,
+            day=timezone.localdate(),
+            only_new=request.POST.get("nouveaux") == "1",
+        )
+    except ValidationError as exc:
+        messages.error(request, "Flux PES impossible : " + " ".join(exc.messages))
+        return redirect(f"/factures/?operateur={operator.code}&annee={year}")
+    return _download(flow.xml, flow.filename, "application/xml")

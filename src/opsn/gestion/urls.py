@@ -23,6 +23,7 @@ urlpatterns = [
     path("factures/", views_billing.invoice_list, name="factures"),
     path("factures/titres.csv", views_billing.titres_export, name="titres"),
     path("factures/archive.zip", views_billing.pdf_archive, name="archive"),
+    path("factures/pes.xml", views_billing.pes_flow, name="pes"),
     path("factures/<int:invoice_id>/", views_billing.invoice_detail, name="facture"),
     path(
         "factures/<int:invoice_id>/<str:kind>/",
