@@ -9,6 +9,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from opsn.cli.francais import installer as _installer_francais
+
+_installer_francais()  # aide et erreurs de Typer en français (opsn/cli/francais.py)
+
 app = typer.Typer(
     help="opsn : catalogues, simulations et facturation des opérateurs publics de services "
     "numériques.",
