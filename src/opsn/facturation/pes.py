@@ -7,6 +7,8 @@ PESALR1, non signé : InfoDematerialisee 0) valide contre le XSD de la DGFiP liv
 - un **titre** (Piece) par facture, un **titre correctif** (TypPce 02, NatPce 06,
   rattaché au titre d'origine) par avoir ; groupés en **bordereaux** (TypBord 01 pour les
   titres, 02 pour les annulations-réductions) par exercice, type et date d'émission ;
+  un avoir partiel (lignes ou montant) réduit les lignes d'origine de même imputation,
+  puis de même taux, sans dépasser ce que les avoirs précédents ont laissé ;
 - une ligne de titre par imputation du catalogue et par taux de TVA, l'imputation passant
   par `Operator.pes_accounts` (nature, code produit local, fonction) ;
 - le bloc Tiers du débiteur (catégorie et nature juridique selon son type, SIRET,
@@ -23,6 +25,9 @@ ceux des factures : ils sont donnés une fois pour toutes, dans une seule transa
 verrou (`number_titres`), avant la construction du fichier. Un arrêt pendant la
 numérotation n'écrit rien ; un arrêt après laisse des numéros que la relance réémet à
 l'identique ; une relance ne numérote que les pièces nouvelles. Ni trou, ni doublon.
+Le flux porte toutes les pièces de l'année facturée ; `only_new` le limite aux bordereaux
+créés par le dernier export (ceux qui portent le nom du flux complet actuel), pour ne pas
+renvoyer au comptable des bordereaux déjà intégrés (rejetés comme doublons).
 
 **Réduction d'un titre d'un exercice antérieur.** Elle passe en comptabilité publique par
 un mandat (domaine Dépense, triplet 01 02 09), qu'opsn ne produit pas : un tel avoir est
@@ -42,7 +47,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -193,6 +198,7 @@ class TitreLine:
     net: Decimal
     vat: Decimal
     label: str
+    origin: int | None = None  # réduction : n° de la ligne du titre d'origine (IdLigneOrig)
 
     @property
     def key(self) -> tuple[str, str, str, str, Decimal]:
@@ -460,7 +466,12 @@ def _piece_problems(invoice: Invoice, operator: Operator, seen: set[int]) -> lis
     original = invoice.credited_invoice
     if original is None or original.status != InvoiceStatus.ISSUED:
         errors.append(f"{piece} : facture d'origine introuvable ou non émise.")
-    elif original.issued_on.year != invoice.issued_on.year:
+    elif original.issued_on.year == invoice.issued_on.year:
+        try:
+            reduction_lines(invoice, operator)
+        except ValidationError as exc:
+            errors.extend(exc.messages)
+    else:
         errors.append(
             f"{piece} (émis le {invoice.issued_on:%d/%m/%Y}) réduit la facture "
             f"{original.number} de l'exercice {original.issued_on.year}, clos : la réduction "
@@ -726,9 +737,10 @@ def _pj(
 
 
 def _pdf(invoice: Invoice) -> bytes:
-    from opsn.facturation import documents
+    """Le PDF Factur-X conservé au premier rendu (le même à chaque flux)."""
+    from opsn.facturation import documents, journal
 
-    kept = getattr(documents, "kept_pdf", None)
+    kept = getattr(journal, "kept_pdf", None) or getattr(documents, "kept_pdf", None)
     return kept(invoice) if kept else documents.invoice_pdf(invoice)
 
 
@@ -748,23 +760,85 @@ class _Piece:
     debtor: dict[str, str]
     asap: bool
     original: PesTitre | None = None
-    original_lines: list[TitreLine] = field(default_factory=list)
 
 
-def _original_line(piece: _Piece, line: TitreLine) -> TitreLine:
-    for candidate in piece.original_lines:
-        if candidate.key == line.key:
-            return candidate
-    same_rate = [c for c in piece.original_lines if c.rate == line.rate]
-    if len(same_rate) == 1:
-        return same_rate[0]
-    if len(piece.original_lines) == 1:
-        return piece.original_lines[0]
-    raise ValidationError(
-        f"{_piece_label(piece.invoice).capitalize()} : la ligne « {line.account} » "
-        f"(TVA {line.rate} %) ne correspond à aucune ligne du titre "
-        f"{piece.original.number} d'origine."
-    )
+def _earlier_credits(credit: Invoice) -> list[Invoice]:
+    """Avoirs émis avant celui-ci sur la même facture (ils ont déjà réduit son titre)."""
+    return [
+        c
+        for c in Invoice.objects.filter(
+            credited_invoice_id=credit.credited_invoice_id,
+            kind=InvoiceKind.CREDIT_NOTE,
+            status=InvoiceStatus.ISSUED,
+        )
+        .prefetch_related("lines")
+        .order_by("issued_on", "sequence_number", "pk")
+        if (c.issued_on, c.sequence_number or 0, c.pk)
+        < (credit.issued_on, credit.sequence_number or 0, credit.pk)
+    ]
+
+
+def _allocate(
+    label: str, groups: list[TitreLine], originals: list[TitreLine], left: dict[int, Decimal]
+) -> list[TitreLine]:
+    """Répartit les lignes d'un avoir sur les lignes du titre d'origine : d'abord la ligne
+    de même imputation et même taux, puis les autres lignes du même taux, chacune dans la
+    limite de ce qui n'a pas encore été réduit (`left`, mis à jour). La TVA suit au
+    prorata ; le reste d'arrondi sur la dernière part."""
+    result: list[TitreLine] = []
+    for group in groups:
+        candidates = [o for o in originals if o.key == group.key] + [
+            o
+            for o in originals
+            if o.key != group.key and (o.vat_kind, o.rate) == (group.vat_kind, group.rate)
+        ]
+        parts: list[tuple[TitreLine, Decimal]] = []
+        rest = group.net
+        for origin in candidates:
+            take = min(rest, left[origin.number])
+            if take > 0:
+                parts.append((origin, take))
+                left[origin.number] -= take
+                rest -= take
+            if rest == 0:
+                break
+        if rest > 0:
+            raise ValidationError(
+                f"{label} : la réduction « {group.label} » ({_amount(group.net)}, TVA "
+                f"{_rate(group.rate)} %) dépasse ce qui reste des lignes du titre d'origine "
+                "de même taux."
+            )
+        vat_left = group.vat
+        for i, (origin, take) in enumerate(parts):
+            vat = vat_left if i == len(parts) - 1 else round_cents(group.vat * take / group.net)
+            vat_left -= vat
+            result.append(
+                TitreLine(
+                    number=len(result) + 1,
+                    account=origin.account,
+                    nature=origin.nature,
+                    product=origin.product,
+                    function=origin.function,
+                    vat_kind=origin.vat_kind,
+                    rate=origin.rate,
+                    net=take,
+                    vat=vat,
+                    label=group.label,
+                    origin=origin.number,
+                )
+            )
+    return result
+
+
+def reduction_lines(credit: Invoice, operator: Operator) -> list[TitreLine]:
+    """Lignes du titre de réduction d'un avoir, rattachées aux lignes du titre d'origine
+    (déduction faite des avoirs précédents sur la même facture)."""
+    originals = titre_lines(credit.credited_invoice, operator)
+    left = {o.number: o.net for o in originals}
+    for earlier in _earlier_credits(credit):
+        _allocate(_piece_label(earlier), titre_lines(earlier, operator), originals, left)
+    label = _piece_label(credit).capitalize()
+    return _allocate(label, titre_lines(credit, operator), originals, left)
 
 
 def _piece_xml(bordereau: etree._Element, piece: _Piece, operator: Operator) -> None:
@@ -803,18 +877,11 @@ def _piece_xml(bordereau: etree._Element, piece: _Piece, operator: Operator) -> 
         if line.vat > 0:
             _v(info, "MtTVA", _amount(line.vat))
         if credit:
-            origin = _original_line(piece, line)
-            if line.net > origin.net:
-                raise ValidationError(
-                    f"{_piece_label(invoice).capitalize()} : la réduction de la ligne "
-                    f"{origin.number} ({_amount(line.net)}) dépasse le titre d'origine "
-                    f"({_amount(origin.net)})."
-                )
             rattach = etree.SubElement(bloc_ligne, "RattachPiece")
             _v(rattach, "NatPceOrig", "01")
             _v(rattach, "ExerRat", piece.original.year)
             _v(rattach, "IdPceOrig", piece.original.number)
-            _v(rattach, "IdLigneOrig", origin.number)
+            _v(rattach, "IdLigneOrig", line.origin)
         _tiers(ligne, invoice, piece.debtor)
 
 
@@ -1057,19 +1124,17 @@ def build_pes(*, operator: Operator, year: int, day: dt.date, only_new: bool = F
         )
     titres = {p.pk: p.titre for p in pieces_db}
     pieces: list[_Piece] = []
-    lines_of: dict[int, list[TitreLine]] = {}
-    for invoice in pieces_db:
-        lines_of[invoice.pk] = titre_lines(invoice, operator)
     for invoice in pieces_db:
         debtor = _debtor(invoice)
+        credit = invoice.kind == InvoiceKind.CREDIT_NOTE
         piece = _Piece(
             invoice=invoice,
             titre=titres[invoice.pk],
-            lines=lines_of[invoice.pk],
+            lines=reduction_lines(invoice, operator) if credit else titre_lines(invoice, operator),
             debtor=debtor,
-            asap=invoice.kind == InvoiceKind.INVOICE and _is_public(debtor),
+            asap=not credit and _is_public(debtor),
         )
-        if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        if credit:
             original = invoice.credited_invoice
             piece.original = (
                 titres.get(original.pk)
@@ -1079,9 +1144,6 @@ def build_pes(*, operator: Operator, year: int, day: dt.date, only_new: bool = F
                 raise ValidationError(
                     f"Avoir {invoice.number} : la facture {original.number} n'a pas de titre."
                 )
-            if original.pk not in lines_of:
-                lines_of[original.pk] = titre_lines(original, operator)
-            piece.original_lines = lines_of[original.pk]
         pieces.append(piece)
     pieces.sort(
         key=lambda p: (

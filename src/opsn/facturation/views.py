@@ -275,6 +275,9 @@ def pes_flow(request: HttpRequest) -> HttpResponse:
         operator = _pick(request, _staff_operators(request, "facturer"))
     require(request.user, "facturer", operator=operator)
     year = _year(request)
+    if getattr(request, "annee_ignoree", ""):
+        messages.error(request, f"Flux PES non produit : {request.annee_ignoree}")
+        return redirect(f"/factures/?operateur={operator.code}")
     try:
         flow = pes.pes_export(
             actor=request.user,
