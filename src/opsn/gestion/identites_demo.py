@@ -96,6 +96,13 @@ def fill_operator(operator: Any, *, save: bool = True) -> Any:
     data["bic"] = "BDFEFRPPCCT"
     data["pes_budget_label"] = "Budget principal"
     data["pes_product_code"] = "PRES"
+    # Avis des sommes à payer (ASAP) des titres : réglages fictifs que donne le comptable.
+    data.setdefault("accountant_address", f"{data['address']}, {data['postcode']} {data['city']}")
+    data["pes_ref_bdf"] = f"{data['pes_cod_col']}{data['pes_cod_bud']}001"
+    data["pes_signatory_last_name"] = "Martin"
+    data["pes_signatory_first_name"] = "Claude"
+    data["pes_signatory_role"] = "Le Président"
+    data["pes_collection_centre"] = "TSA 90000, 35908 Rennes Cedex 9"
     data["pes_accounts"] = {
         "706": {"nature": "70688", "produit": "PRES"},
         "70688": {"nature": "70688", "produit": "PRES"},
