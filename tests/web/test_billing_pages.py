@@ -19,9 +19,16 @@ def client_for(user) -> Client:
 
 
 def with_sirets(world) -> None:
+    """Identités complètes (SIREN/SIRET valides, adresses) : sans elles rien ne s'émet."""
+    from opsn.gestion.identites_demo import fill_member, fill_operator
+    from opsn.referentiel import Referentiel
+
+    fill_operator(world["cdg82"])
+    ref = Referentiel.charger()
     for key in ("a", "b"):
-        world[key].siret = "21820001000019" if key == "a" else "21820002000017"
-        world[key].save()
+        member = world[key]
+        member.siren = ref.par_code(member.insee).siren
+        fill_member(member, ref)
 
 
 def test_billing_page_previews_then_issues(world) -> None:
@@ -47,7 +54,8 @@ def test_billing_page_previews_then_issues(world) -> None:
 def test_blocked_member_is_reported_and_not_invoiced(world) -> None:
     client = client_for(world["users"]["facturation"])  # pas de SIRET : bloqué
     page = html.unescape(client.get("/facturation/?annee=2020").content.decode())
-    assert "SIRET du débiteur manquant" in page
+    assert "Débiteur Commune A : SIRET manquant." in page
+    assert "Émetteur : SIRET manquant." in page, "l'identité de l'émetteur bloque aussi"
     client.post("/facturation/", {"annee": "2020", "operateur": "cdg82"})
     run_tasks()
     assert not Invoice.objects.exists()

@@ -248,7 +248,8 @@ def payment_terms(invoice: Invoice) -> str:
     due = f" au plus tard le {invoice.due_on:%d/%m/%Y}" if invoice.due_on else ""
     accountant = invoice.issuer.get("comptable") or "comptable public assignataire"
     return (
-        f"Paiement à réception du titre de recettes{due}, par virement au {accountant}"
+        f"Paiement à réception du titre de recettes{due}, par virement au comptable public "
+        f"assignataire ({accountant})"
         f"{' (IBAN ' + invoice.issuer['iban'] + ')' if invoice.issuer.get('iban') else ''}. "
         "Pas d'escompte pour paiement anticipé."
     )

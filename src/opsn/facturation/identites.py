@@ -17,6 +17,8 @@ SIREN_SCHEME = "0002"
 SIRET_SCHEME = "0009"
 ELECTRONIC_SCHEMES = {"0225": "SIREN (annuaire de la facturation électronique)", "0009": "SIRET"}
 LA_POSTE_SIREN = "356000000"
+# Adresse électronique au schéma 0225 : le SIREN, suivi éventuellement d'un suffixe.
+ADDRESS_0225 = re.compile(r"\d{9}([_A-Za-z0-9+-]{1,90})?")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -110,7 +112,7 @@ def _electronic(errors: list[str], who: str, obj: Any) -> None:
         errors.append(f"{who} : schéma d'adresse électronique « {scheme} » inconnu.")
     elif not value:
         errors.append(f"{who} : adresse électronique de facturation manquante.")
-    elif scheme == "0225" and not re.fullmatch(r"\d{9}([_A-Za-z0-9+-]{1,90})?", value):
+    elif scheme == "0225" and not ADDRESS_0225.fullmatch(value):
         errors.append(
             f"{who} : adresse électronique « {value} » invalide pour le schéma 0225 "
             "(SIREN, suivi éventuellement d'un suffixe)."
