@@ -157,3 +157,19 @@ class OperatorForm(FrenchForm):
         label="Identifiant de son premier administrateur", max_length=150
     )
     courriel_admin = forms.EmailField(label="Courriel de l'administrateur", required=False)
+
+    def clean_code(self) -> str:
+        from django.utils.text import slugify
+
+        code = self.cleaned_data["code"].strip().lower()
+        if slugify(code) != code:
+            raise ValidationError(
+                "Code : lettres minuscules, chiffres et tirets (par exemple cdg82)."
+            )
+        return code
+
+    def clean_siren(self) -> str:
+        siren = self.cleaned_data["siren"].replace(" ", "")
+        if siren and not (siren.isdigit() and len(siren) == 9):
+            raise ValidationError("SIREN : 9 chiffres.")
+        return siren
