@@ -240,6 +240,7 @@ def test_titres_csv(gironde) -> None:
         "nature",
         "date_emission",
         "exercice",
+        "annee_facturee",
         "debiteur",
         "siren",
         "siret",
@@ -270,6 +271,8 @@ def test_titres_csv(gironde) -> None:
             ("montant_ttc", invoice.total_ttc),
         ):
             assert sum(D(r[col]) for r in pieces) == total, f"{invoice.number} {col}"
+    for row in rows:  # exercice = année d'émission ; l'année facturée est à part
+        assert (row["exercice"], row["annee_facturee"]) == ("2022", "2021"), row
     mixed = {r["imputation"]: r for r in by_piece[gironde["mixed"].number]}
     assert set(mixed) == {"706", SECOND_ACCOUNT}
     # SMS : 2 500 × 0,06 = 150,00 HT, TVA 30,00 sur l'imputation dédiée.

@@ -1,7 +1,8 @@
 """Exports pour la comptabilité publique : titres de recettes (CSV) et archive des PDF.
 
 Colonnes du CSV des titres (une ligne par facture et par imputation, docs/facturation.md) :
-numero_piece, nature, date_emission, exercice, debiteur, siren, siret, code_service,
+numero_piece, nature, date_emission, exercice (année de la date d'émission), annee_facturee,
+debiteur, siren, siret, code_service,
 numero_engagement, imputation, objet, montant_ht, montant_tva, montant_ttc, piece_origine.
 """
 
@@ -24,6 +25,7 @@ TITRES_COLUMNS = (
     "nature",
     "date_emission",
     "exercice",
+    "annee_facturee",
     "debiteur",
     "siren",
     "siret",
@@ -36,7 +38,7 @@ TITRES_COLUMNS = (
     "montant_ttc",
     "piece_origine",
 )
-TITRES_AMOUNTS = ("exercice", "montant_ht", "montant_tva", "montant_ttc")
+TITRES_AMOUNTS = ("exercice", "annee_facturee", "montant_ht", "montant_tva", "montant_ttc")
 
 
 def issued_invoices(operator: Operator, year: int) -> Iterable[Invoice]:
@@ -90,7 +92,8 @@ def titres_rows(operator: Operator, year: int) -> list[dict[str, str]]:
                     "numero_piece": invoice.number,
                     "nature": invoice.get_kind_display(),
                     "date_emission": invoice.issued_on.isoformat(),
-                    "exercice": str(invoice.year),
+                    "exercice": str(invoice.issued_on.year),
+                    "annee_facturee": str(invoice.year),
                     "debiteur": invoice.debtor.get("nom", ""),
                     "siren": invoice.debtor.get("siren", ""),
                     "siret": invoice.debtor.get("siret", ""),
