@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from opsn.facturation.billing import billing_preview, billing_run
+from opsn.facturation.conformite import fatal
 from opsn.gestion.models import BillingRun, Invoice, InvoiceStatus, Subscription
 from opsn.gestion.permissions import SYSTEM
 
@@ -46,6 +47,8 @@ def _bill(report, member):
 
 
 def _check_totals(invoice: Invoice, expected: dict, label: str) -> None:
+    problems = fatal(invoice.xml.encode("utf-8"))
+    assert problems == [], f"{label} : rejetée par les règles : {[str(p) for p in problems]}"
     for key in ("total_ht", "total_tva", "total_ttc"):
         if key in expected:
             got = getattr(invoice, key)
