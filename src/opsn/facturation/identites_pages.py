@@ -45,6 +45,16 @@ OPERATOR_GROUPS = [
         "Codes Hélios (PES V2), donnés par le comptable",
         ["pes_id_post", "pes_cod_col", "pes_cod_bud", "pes_budget_label", "pes_product_code"],
     ),
+    (
+        "Facture ASAP transmise par Hélios à Chorus Pro (PES_Facture)",
+        [
+            "pes_ref_bdf",
+            "pes_signatory_last_name",
+            "pes_signatory_first_name",
+            "pes_signatory_role",
+            "pes_collection_centre",
+        ],
+    ),
 ]
 OPERATOR_FIELDS = [
     "name",
@@ -68,6 +78,11 @@ OPERATOR_FIELDS = [
     "pes_cod_bud",
     "pes_budget_label",
     "pes_product_code",
+    "pes_ref_bdf",
+    "pes_signatory_last_name",
+    "pes_signatory_first_name",
+    "pes_signatory_role",
+    "pes_collection_centre",
 ]
 MEMBER_FIELDS = [
     "siren",
