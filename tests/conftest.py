@@ -1,8 +1,49 @@
-"""Réglages communs de la suite."""
+"""Réglages communs de la suite.
+
+Sur une machine neuve (Python et pip seulement), la suite installe d'abord les paquets
+Debian dont ses tests ont besoin (`scripts/ci/systeme.sh` : Chromium, PostgreSQL, poppler,
+Pango, HarfBuzz-subset, DejaVu) : la commande de test du README suffit, et l'intégration
+continue n'installe rien avant elle.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _system_missing() -> list[str]:
+    missing = [tool for tool in ("chromium", "pdftoppm", "pdftotext") if not shutil.which(tool)]
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        missing.append("postgresql")
+    libs = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    missing += [lib for lib in ("libpangoft2-1.0", "libharfbuzz-subset") if lib not in libs]
+    if not Path("/usr/share/fonts/truetype/dejavu").is_dir():
+        missing.append("fonts-dejavu-core")
+    return missing
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if sys.platform != "linux" or os.environ.get("OPSN_SANS_PAQUETS_SYSTEME") == "1":
+        return
+    missing = _system_missing()
+    if not missing:
+        return
+    print(f"\nInstallation des paquets système nécessaires aux tests : {', '.join(missing)}")
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "ci" / "systeme.sh")])
+    if result.returncode != 0:
+        pytest.exit(
+            "Impossible d'installer les paquets Debian nécessaires aux tests "
+            f"({', '.join(missing)}) : lancez « bash scripts/ci/systeme.sh » en root.",
+            returncode=3,
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
