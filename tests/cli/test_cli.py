@@ -174,6 +174,7 @@ def test_demo_builds_the_database_without_server(tmp_path: Path) -> None:
     assert "cdg82/2020" in proc.stdout
     assert "CC du Val de l'Eyre" in proc.stdout and "Total général" in proc.stdout
     assert "facturation-cdg82" in proc.stdout and "referent-gironde" in proc.stdout
+    assert "plateforme" in proc.stdout  # administrateur de la plateforme (issue 9)
     assert (tmp_path / "opsn.sqlite3").exists()
     again = subprocess.run(
         [sys.executable, "-m", "opsn", "demo", "--sans-serveur"],

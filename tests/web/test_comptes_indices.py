@@ -327,3 +327,23 @@ def test_months_used_by_an_issued_invoice_are_frozen(platform) -> None:
     _set(platform, month="2021-10", value="276.1")  # mois que rien n'a utilisé : libre
     frozen = page(client_for(platform).get("/indices/"))
     assert "oui (figé)" in frozen
+
+
+def test_demo_has_a_platform_admin_and_no_operator_superuser(db) -> None:
+    from opsn.gestion.demo import DEMO_PASSWORD, build_demo
+
+    accounts = build_demo(today=TODAY)
+    assert "plateforme" in {a.username for a in accounts}
+    assert not User.objects.filter(is_superuser=True).exists()
+    assert not User.objects.filter(is_staff=True).exists()
+    platform = User.objects.get(username="plateforme")
+    assert comptes.is_platform_admin(platform) and not platform.memberships.exists()
+    admin = Client()
+    assert can_log_in("admin-cdg82", DEMO_PASSWORD, admin)
+    assert admin.get("/admin/").status_code == 302
+    assert admin.get("/equipe/").status_code == 200
+    client = Client()
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "plateforme", "password": DEMO_PASSWORD}
+    )
+    assert response.status_code == 302 and client.get("/admin/").status_code == 200
