@@ -44,15 +44,35 @@ class SystemActor:
 SYSTEM = SystemActor()
 
 
+# Habilitations lues une seule fois par requête web : `opsn.plateforme.middleware` pose cet
+# attribut (None) sur `request.user`, le premier appel de `memberships` y range le jeu de
+# résultats, les suivants (menu, vues, `can`) le relisent sans requête SQL. Hors requête web
+# (ligne de commande, services appelés par les tests), chaque appel relit la base.
+REQUEST_CACHE = "_opsn_habilitations"
+
+
 def memberships(user: Any) -> QuerySet[StaffMembership]:
     if not getattr(user, "is_authenticated", False):
         return StaffMembership.objects.none()
-    return StaffMembership.objects.filter(user=user).select_related("operator", "member")
+    cached = getattr(user, REQUEST_CACHE, False)
+    if cached is not False and cached is not None:
+        return cached
+    query = StaffMembership.objects.filter(user=user).select_related("operator", "member")
+    if cached is None:
+        len(query)  # évalue et garde les résultats pour le reste de la requête
+        setattr(user, REQUEST_CACHE, query)
+    return query
+
+
+def forget_memberships(user: Any) -> None:
+    """À appeler après avoir changé les habilitations de l'utilisateur de la requête."""
+    if getattr(user, REQUEST_CACHE, False) is not False:
+        setattr(user, REQUEST_CACHE, None)
 
 
 def role_for(user: Any, operator: Operator | int) -> StaffMembership | None:
     operator_id = operator if isinstance(operator, int) else operator.pk
-    return memberships(user).filter(operator_id=operator_id).first()
+    return next((m for m in memberships(user) if m.operator_id == operator_id), None)
 
 
 def can(user: Any, action: str, *, operator: Operator | int, member: Member | None = None) -> bool:
