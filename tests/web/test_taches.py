@@ -117,8 +117,7 @@ def test_only_the_operator_staff_with_the_right_sees_the_task_and_its_file(world
     assert "Terminée" in done and "titres-cdg82-2020.csv" in done
     download = client.get(f"{url}fichier/")
     assert download.status_code == 200
-    text = b"".join(download.streaming_content).decode("utf-8")
-    download.close()
+    text = b"".join(download.streaming_content).decode("utf-8")  # lu jusqu'au bout : fermé
     assert text.splitlines()[0].startswith("numero_piece;nature;date_emission")
     assert all(n in text for n in Invoice.objects.values_list("number", flat=True))
     record = BackgroundTask.objects.get(kind="titres")
@@ -133,7 +132,7 @@ def test_only_the_operator_staff_with_the_right_sees_the_task_and_its_file(world
     # Le personnel habilité du même opérateur la voit, même s'il ne l'a pas lancée.
     colleague = client_for(world["users"]["admin"]).get(f"{url}fichier/")
     assert colleague.status_code == 200
-    colleague.close()
+    assert b"".join(colleague.streaming_content).decode("utf-8") == text
 
 
 def data_dir_of(record: BackgroundTask):

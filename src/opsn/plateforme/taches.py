@@ -339,6 +339,10 @@ def _messages(exc: BaseException) -> list[str]:
         return [str(m) for m in exc.messages]
     if isinstance(exc, PermissionDenied | OpsnError):
         return [str(exc) or "Action non autorisée."]
+    if isinstance(exc, SystemExit | KeyboardInterrupt):
+        return [
+            "Travailleur arrêté pendant la tâche : ce qu'elle écrivait a été annulé ; relancez-la."
+        ]
     return [
         f"Erreur inattendue ({type(exc).__name__}) : l'exploitant en trouvera le détail "
         "dans l'administration des tâches."
