@@ -347,3 +347,24 @@ def test_demo_has_a_platform_admin_and_no_operator_superuser(db) -> None:
         "/admin/login/?next=/admin/", {"username": "plateforme", "password": DEMO_PASSWORD}
     )
     assert response.status_code == 302 and client.get("/admin/").status_code == 200
+
+
+def test_an_invited_person_replaces_the_initial_password(world) -> None:
+    invitation = comptes.staff_invite(
+        actor=world["users"]["admin"], operator=world["cdg82"], username="lea", role="technicien"
+    )
+    client = Client()
+    assert can_log_in("lea", invitation.password, client)
+    form = page(client.get("/compte/mot-de-passe/"))
+    assert "Changer mon mot de passe" in form
+    response = client.post(
+        "/compte/mot-de-passe/",
+        {
+            "old_password": invitation.password,
+            "new_password1": "un-mot-de-passe-choisi",
+            "new_password2": "un-mot-de-passe-choisi",
+        },
+    )
+    assert response.status_code == 302
+    assert can_log_in("lea", "un-mot-de-passe-choisi")
+    assert not can_log_in("lea", invitation.password)

@@ -10,6 +10,7 @@ from opsn.cli import (
     conventions,  # noqa: F401
     facturation,  # noqa: F401
     pieces,  # noqa: F401
+    plateforme,  # noqa: F401
     serveur,  # noqa: F401
     simulation,  # noqa: F401  (ordre d'affichage de l'aide)
     taches,  # noqa: F401

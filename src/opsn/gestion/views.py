@@ -54,6 +54,8 @@ def _today() -> dt.date:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    if getattr(user, "is_authenticated", False):
+        links.append((reverse("mot-de-passe"), "Mot de passe"))
     ms = list(memberships(request.user))
     if ms and all(m.role == Role.REFERENT for m in ms):
         return redirect("adherent", member_id=ms[0].member_id)
