@@ -218,9 +218,33 @@ def factures_avoir(
     motif: Annotated[str, typer.Option("--motif")],
     date_emission: Annotated[str | None, typer.Option("--date-emission")] = None,
     utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
+    lignes: Annotated[
+        str | None,
+        typer.Option("--lignes", help="Avoir partiel : rangs des lignes à annuler (1,3)."),
+    ] = None,
+    montant: Annotated[
+        str | None,
+        typer.Option("--montant", help="Avoir partiel : montant hors taxes (150.00)."),
+    ] = None,
 ) -> None:
-    """Émet un avoir total sur une facture émise."""
+    """Émet un avoir sur une facture émise : total, ou partiel (--lignes ou --montant)."""
+    from opsn.core import bounds
+
     issued_on = _date_option(date_emission, "--date-emission")
+    positions = None
+    if lignes is not None:
+        try:
+            positions = sorted({int(x) for x in lignes.split(",") if x.strip()})
+        except ValueError:
+            _fail(f"--lignes : « {lignes} » n'est pas une liste de rangs (ex. 1,3).")
+        if not positions or any(p < 1 or p > 100_000 for p in positions):
+            _fail(f"--lignes : « {lignes} » : donnez des rangs de ligne de 1 à 100 000.")
+    amount = None
+    if montant is not None:
+        try:
+            amount = bounds.AMOUNT.parse(montant)
+        except bounds.BoundError as exc:
+            _fail(f"--montant : {exc}")
     _django()
     _migrate()
     from django.core.exceptions import PermissionDenied, ValidationError
@@ -234,7 +258,12 @@ def factures_avoir(
         _fail(f"facture « {numero} » introuvable chez {operator.code}.")
     try:
         credit = invoice_credit(
-            actor=_actor(utilisateur), invoice=invoice, reason=motif, issued_on=issued_on
+            actor=_actor(utilisateur),
+            invoice=invoice,
+            reason=motif,
+            issued_on=issued_on,
+            positions=positions,
+            amount=amount,
         )
     except (PermissionDenied, ValidationError) as exc:
         _fail(" ".join(getattr(exc, "messages", [str(exc)])))
