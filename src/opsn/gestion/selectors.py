@@ -190,8 +190,8 @@ def dashboard_deadlines(*, user: Any, today: dt.date, horizon_days: int = 120) -
             Deadline(
                 dt.date(today.year, 12, 1),
                 "indice",
-                f"Indice SYNTEC de novembre {today.year} à saisir : nécessaire pour réviser les "
-                f"tarifs {today.year + 1}",
+                f"Indice SYNTEC de novembre {today.year} à saisir (administrateur de la "
+                f"plateforme) : nécessaire pour réviser les tarifs {today.year + 1}",
                 None,
             )
         )
@@ -202,7 +202,7 @@ def dashboard_deadlines(*, user: Any, today: dt.date, horizon_days: int = 120) -
                 today,
                 "indice",
                 f"Indice SYNTEC de novembre {today.year - 1} manquant : les tarifs {today.year} ne "
-                "peuvent pas être révisés",
+                "peuvent pas être révisés (saisie par l'administrateur de la plateforme)",
                 None,
             )
         )

@@ -195,3 +195,12 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
 
 # -- Pages d'erreur : gabarits 400.html, 403.html, 404.html, 500.html (opsn.plateforme) ----
+# Sans DEBUG, Django n'écrit les erreurs 500 nulle part par défaut (courriel aux ADMINS
+# seulement) : elles vont sur la sortie d'erreur, journal de gunicorn ou de systemd.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"simple": {"format": "{asctime} {levelname} {name} : {message}", "style": "{"}},
+    "handlers": {"erreurs": {"class": "logging.StreamHandler", "formatter": "simple"}},
+    "loggers": {"django.request": {"handlers": ["erreurs"], "level": "ERROR"}},
+}
