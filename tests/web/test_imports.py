@@ -85,3 +85,38 @@ def test_xlsx_file_and_missing_column(world, tmp_path) -> None:
 
     with pytest.raises(TableError, match=r"ligne 1 : colonne.*signature"):
         conventions_import(actor=world["users"]["admin"], operator=world["cdg82"], path=bad)
+
+
+def test_debtor_identity_columns_are_checked_and_imported(world, tmp_path) -> None:
+    header = (
+        "adherent;reference;signature;service;siret;adresse;code_postal;ville;"
+        "adresse_electronique;engagement_exige\n"
+    )
+    bad = write(
+        tmp_path,
+        header
+        + "82121;IMP-9;2019-06-15;rgpd_dpd;21820121500012;1 place;8200;Montech;abc;peut-être\n",
+    )
+    user = world["users"]["facturation"]
+    with pytest.raises(ImportRejected) as rejected:
+        conventions_import(actor=user, operator=world["cdg82"], path=bad)
+    text = "\n".join(rejected.value.errors)
+    for column in ("siret", "code_postal", "adresse_electronique", "engagement_exige"):
+        assert f"ligne 2, colonne « {column} »" in text, column
+    assert not Convention.objects.filter(reference="IMP-9").exists()
+    good = write(
+        tmp_path,
+        header
+        + "82121;IMP-9;2019-06-15;rgpd_dpd;21820121800011;1 place de la Mairie;82000;Montauban;"
+        + "218201218;oui\n",
+        name="bon.csv",
+    )
+    conventions_import(actor=user, operator=world["cdg82"], path=good)
+    member = Member.objects.get(insee="82121")
+    assert (member.siret, member.address, member.postcode, member.city) == (
+        "21820121800011",
+        "1 place de la Mairie",
+        "82000",
+        "Montauban",
+    )
+    assert member.electronic_address == "218201218" and member.engagement_required

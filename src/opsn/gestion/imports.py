@@ -18,6 +18,7 @@ from django.utils import timezone
 from opsn.core import bounds
 from opsn.core.bounds import BoundError
 from opsn.core.errors import OpsnError
+from opsn.facturation import identites
 from opsn.gestion import bridge
 from opsn.gestion.audit import acting_as
 from opsn.gestion.models import CatalogueVersion, Convention, Member, Operator, Subscription
@@ -27,7 +28,35 @@ from opsn.referentiel.resolve import member_fields
 from opsn.tabular import read_rows
 
 REQUIRED = ("adherent", "reference", "signature", "service")
-OPTIONAL = ("quantites", "debut", "catalogue", "siret", "code_service", "numero_engagement")
+OPTIONAL = (
+    "quantites",
+    "debut",
+    "catalogue",
+    "siret",
+    "code_service",
+    "numero_engagement",
+    # identité de facturation du débiteur (docs/facturation.md, « Données obligatoires »)
+    "adresse",
+    "complement_adresse",
+    "code_postal",
+    "ville",
+    "courriel",
+    "adresse_electronique",
+    "engagement_exige",
+)
+# colonne du fichier → champ de l'adhérent
+IDENTITY_COLUMNS = {
+    "siret": "siret",
+    "code_service": "service_code",
+    "numero_engagement": "engagement_number",
+    "adresse": "address",
+    "complement_adresse": "address_complement",
+    "code_postal": "postcode",
+    "ville": "city",
+    "courriel": "email",
+    "adresse_electronique": "electronic_address",
+    "engagement_exige": "engagement_required",
+}
 
 
 class ImportRejected(OpsnError):
@@ -72,6 +101,11 @@ _TEXT_LENGTHS = {
     "reference": Convention._meta.get_field("reference").max_length,
     "code_service": Member._meta.get_field("service_code").max_length,
     "numero_engagement": Member._meta.get_field("engagement_number").max_length,
+    "adresse": Member._meta.get_field("address").max_length,
+    "complement_adresse": Member._meta.get_field("address_complement").max_length,
+    "ville": Member._meta.get_field("city").max_length,
+    "courriel": Member._meta.get_field("email").max_length,
+    "adresse_electronique": Member._meta.get_field("electronic_address").max_length,
 }
 
 
@@ -134,6 +168,34 @@ def conventions_import(
             except BoundError as exc:
                 err(n, "siret", str(exc))
                 ok = False
+            else:
+                siren = getattr(entity, "siren", None) or ""
+                if not identites.siret_valid(extra["siret"]):
+                    err(n, "siret", f"« {extra['siret']} » : clé de contrôle du SIRET fausse.")
+                    ok = False
+                elif siren and extra["siret"][:9] != siren:
+                    err(n, "siret", f"le SIRET ne commence pas par le SIREN {siren}.")
+                    ok = False
+        if v.get("code_postal", "").strip():
+            extra["code_postal"] = v["code_postal"].strip()
+            if not identites.postcode_valid(extra["code_postal"]):
+                err(n, "code_postal", f"« {extra['code_postal'][:20]} » : 5 chiffres attendus.")
+                ok = False
+        if extra.get("adresse_electronique") and not identites.ADDRESS_0225.fullmatch(
+            extra["adresse_electronique"]
+        ):
+            err(
+                n,
+                "adresse_electronique",
+                "le SIREN (9 chiffres), suivi éventuellement d'un suffixe, est attendu.",
+            )
+            ok = False
+        flag = v.get("engagement_exige", "").strip().lower()
+        if flag:
+            if flag not in ("oui", "non", "1", "0", "vrai", "faux"):
+                err(n, "engagement_exige", f"« {flag[:20]} » : oui ou non attendu.")
+                ok = False
+            extra["engagement_exige"] = flag in ("oui", "1", "vrai")
         try:
             signed_on = bounds.parse_date(v.get("signature", ""), today)
         except BoundError as exc:
@@ -247,14 +309,16 @@ def conventions_import(
     with acting_as(actor), transaction.atomic():
         for p in planned:
             member = _member_for(operator, p.entity, report)
-            for field_name, key in (
-                ("siret", "siret"),
-                ("service_code", "code_service"),
-                ("engagement_number", "numero_engagement"),
-            ):
-                if p.extra.get(key) and getattr(member, field_name) != p.extra[key]:
-                    setattr(member, field_name, p.extra[key])
-                    member.save()
+            changed = False
+            for key, field_name in IDENTITY_COLUMNS.items():
+                value = p.extra.get(key)
+                if value in (None, ""):
+                    continue
+                if getattr(member, field_name) != value:
+                    setattr(member, field_name, value)
+                    changed = True
+            if changed:
+                member.save()
             conv, created = Convention.objects.get_or_create(
                 operator=operator,
                 reference=p.reference,
@@ -314,6 +378,9 @@ def _member_for(operator: Operator, entity: Any, report: ImportReport) -> Member
     )
     member = Member.objects.filter(operator=operator, **lookup).first()
     if member is None:
+        if isinstance(entity, Commune) and entity.codes_postaux:
+            # commune et code postal de la mairie : ceux du référentiel
+            fields = {**fields, "postcode": entity.codes_postaux[0], "city": entity.nom}
         member = Member.objects.create(operator=operator, **fields)
         report.members_created += 1
     return member
