@@ -211,10 +211,14 @@ def test_recover_stale_marks_only_tasks_of_dead_workers(world) -> None:
     first, second = DBTaskResult.objects.order_by("enqueued_at")
     with taches.hold_worker_lock(taches.new_worker_id()) as lock:
         first.claim(lock.read_text().strip())
+    # Verrou laissé par un travailleur tué (fichier présent, plus tenu par personne).
+    leftover = taches.workers_dir() / "opsn_mort.verrou"
+    leftover.write_text(taches.new_worker_id(), encoding="utf-8")
     with taches.hold_worker_lock(taches.new_worker_id()) as lock:
         second.claim(lock.read_text().strip())
         assert taches.recover_stale() == 1  # le premier est mort, le second vit
         assert DBTaskResult.objects.get(id=second.id).status == "RUNNING"
+        assert lock.exists() and not leftover.exists()
     assert DBTaskResult.objects.get(id=first.id).exception_class_path == taches.WORKER_LOST
     assert taches.recover_stale() == 1
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from opsn.cli.base import _django, _fail, app, console
+from opsn.cli.base import _django, _fail, app, console, err
 
 
 def _pending_migrations() -> bool:
@@ -37,17 +37,40 @@ def _queues(value: str | None) -> str:
     return ",".join(names)
 
 
+EXPECTED_ERRORS = {
+    "django.core.exceptions.PermissionDenied",
+    "django.core.exceptions.ValidationError",
+    "opsn.gestion.imports.ImportRejected",
+}
+
+
 def _announce(verb: str) -> Any:
     def handler(sender: Any, task_result: Any, **kwargs: Any) -> None:
-        from opsn.gestion.models import BackgroundTask
-        from opsn.plateforme.taches import STATUS_FR
-
-        record = BackgroundTask.objects.filter(task_id=task_result.id).first()
-        label = record.label if record else task_result.task.name
-        state = "" if verb == "début" else f" ({STATUS_FR.get(task_result.status, '?')})"
-        console.print(f"{time.strftime('%H:%M:%S')} {verb}{state} : {label}", highlight=False)
+        # Jamais d'exception ici : le travailleur noterait « échec » une tâche réussie.
+        try:
+            _print_event(verb, task_result)
+        except Exception as exc:
+            err.print(f"(suivi du travailleur : {exc!r})", highlight=False, markup=False)
 
     return handler
+
+
+def _print_event(verb: str, task_result: Any) -> None:
+    from opsn.gestion.models import BackgroundTask
+    from opsn.plateforme.taches import STATUS_FR
+
+    record = BackgroundTask.objects.filter(task_id=task_result.id).first()
+    label = record.label if record else task_result.task.name
+    state = "" if verb == "début" else f" ({STATUS_FR.get(task_result.status, '?')})"
+    console.print(f"{time.strftime('%H:%M:%S')} {verb}{state} : {label}", highlight=False)
+    if verb == "fin" and task_result.errors:
+        error = task_result.errors[0]
+        if error.exception_class_path in EXPECTED_ERRORS:
+            for message in record.errors if record else []:
+                console.print(f"  {message}", highlight=False, markup=False)
+        else:
+            # Détail d'une erreur inattendue, pour l'exploitant (la page n'en dit rien).
+            err.print(error.traceback, highlight=False, markup=False)
 
 
 @app.command("travailleur")

@@ -284,8 +284,11 @@ def recover_stale() -> int:
     folder = workers_dir()
     if folder.is_dir():
         for path in folder.glob("*.verrou"):
-            worker = path.stem.replace("_", ":", 3)
-            if worker_alive(worker) is False:
+            try:
+                worker = path.read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            if worker and worker_alive(worker) is False:
                 path.unlink(missing_ok=True)
     return count
 
@@ -345,7 +348,7 @@ def _messages(exc: BaseException) -> list[str]:
         ]
     return [
         f"Erreur inattendue ({type(exc).__name__}) : l'exploitant en trouvera le détail "
-        "dans l'administration des tâches."
+        "dans la sortie du travailleur (opsn travailleur)."
     ]
 
 
