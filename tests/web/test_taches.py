@@ -63,6 +63,8 @@ def test_billing_run_is_enqueued_then_run_by_the_worker(world) -> None:
     waiting = page(client, url)
     assert "En attente" in waiting and 'http-equiv="refresh"' in waiting
     assert "Campagne de facturation 2020" in waiting
+    still = page(client, f"{url}?actualiser=non")  # RGAA 13.1 : actualisation arrêtable
+    assert "En attente" in still and 'http-equiv="refresh"' not in still
     assert not Invoice.objects.exists(), "la requête n'émet rien : la tâche le fera"
     assert run_tasks() == 1
     done = page(client, url)

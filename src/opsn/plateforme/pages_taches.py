@@ -54,7 +54,13 @@ def task_detail(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
         {
             "tache": record,
             "etat": state,
-            "rafraichir": None if state.finished else REFRESH_SECONDS,
+            # RGAA 13.1 : l'actualisation automatique peut être arrêtée (?actualiser=non).
+            "rafraichir": (
+                None
+                if state.finished or request.GET.get("actualiser") == "non"
+                else REFRESH_SECONDS
+            ),
+            "en_cours": not state.finished,
             "fichier": taches.output_path(record) if state.status == "SUCCESSFUL" else None,
             "relance": retry,
             "peut_relancer": state.can_retry and retry is None,
