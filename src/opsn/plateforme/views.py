@@ -5,6 +5,7 @@ passent par `opsn.plateforme.comptes` et `opsn.plateforme.indices`."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
@@ -167,7 +169,7 @@ def team_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
                 f"{membership.user.username} n'a plus de rôle chez {operator.name}"
                 + (" ; son compte est désactivé." if deactivated else "."),
             )
-            return redirect(f"/equipe/?operateur={operator.code}")
+            return redirect(f"{reverse('equipe')}?{urlencode({'operateur': operator.code})}")
         elif action == "mot_de_passe":
             password = comptes.staff_new_password(actor=request.user, membership=membership)
         elif action:
