@@ -43,7 +43,7 @@ def _shown(text: object, limit: int = 40) -> str:
 
 # Au-delà de 100 caractères, le texte n'est même pas lu comme un nombre.
 _MAX_NUMBER_TEXT = 100
-_NUMBER_RE = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def parse_number(raw: object) -> Decimal:
@@ -186,7 +186,7 @@ DATE_MIN = dt.date(1980, 1, 1)
 # Une date (signature, effet d'un avenant, intervention) au plus 5 ans après l'année en cours.
 DATE_FUTURE_YEARS = 5
 
-_YEAR_RE = re.compile(r"[+-]?\d{1,9}")
+_YEAR_RE = re.compile(r"[+-]?[0-9]{1,9}")
 
 
 def year_range(today: dt.date) -> tuple[int, int]:
@@ -244,13 +244,13 @@ def parse_date(raw: object, today: dt.date) -> dt.date:
 SIRET_LENGTH = 14
 SIREN_LENGTH = 9
 INSEE_LENGTH = 5
-_INSEE_RE = re.compile(r"(\d{5}|2[AB]\d{3})")
+_INSEE_RE = re.compile(r"([0-9]{5}|2[AB][0-9]{3})")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _digits(raw: str, length: int, name: str) -> str:
     code = re.sub(r"[\s\u00a0\u202f]", "", str(raw))
-    if not re.fullmatch(rf"\d{{{length}}}", code):
+    if not re.fullmatch(rf"[0-9]{{{length}}}", code):
         raise BoundError(f"« {_shown(raw)} » n'est pas un {name} ({length} chiffres attendus).")
     return code
 

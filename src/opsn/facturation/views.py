@@ -7,13 +7,17 @@ page de la tâche, qui montre l'avancement puis le résultat."""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from opsn.core import bounds
 from opsn.facturation import billing, documents, evolution, exports, taches
 from opsn.gestion.models import Invoice, InvoiceStatus, Operator, Role
 from opsn.gestion.permissions import can, memberships, require, visible_members
@@ -36,11 +40,27 @@ def _pick(request: HttpRequest, operators: list[Operator]) -> Operator:
 
 
 def _year(request: HttpRequest) -> int:
+    """Année demandée (`annee`), bornée (opsn.core.bounds : de 2000 à l'année suivante).
+    Invalide dans une page, c'est l'année en cours, et `request.annee_ignoree` dit pourquoi
+    (affiché à côté du champ Année) ; invalide dans une action (POST), la requête est
+    refusée (400) : on n'émet ni n'exporte jamais une autre année que celle demandée."""
+    today = timezone.localdate()
     raw = request.GET.get("annee") or request.POST.get("annee") or ""
+    if not raw:
+        return today.year
     try:
-        return int(raw)
-    except ValueError:
-        return timezone.localdate().year
+        return bounds.check_year(raw, today)
+    except bounds.BoundError as exc:
+        if request.method == "POST":
+            raise BadRequest(f"Année : {exc}") from None
+        request.annee_ignoree = f"{exc} Année {today.year} affichée."  # type: ignore[attr-defined]
+        return today.year
+
+
+def _operator_code(request: HttpRequest) -> str:
+    """Code d'opérateur d'un filtre (`operateur`), ignoré s'il n'a pas la forme d'un code."""
+    code = request.GET.get("operateur") or ""
+    return code if re.fullmatch(r"[-a-zA-Z0-9_]{1,40}", code) else ""
 
 
 @login_required
@@ -85,7 +105,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
         .select_related("member", "operator")
         .order_by("operator__code", "sequence_number", "pk")
     )
-    code = request.GET.get("operateur")
+    code = _operator_code(request)
     if code:
         invoices = invoices.filter(operator__code=code)
     operators = _staff_operators(request)
@@ -112,12 +132,16 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
     invoice = _invoice(request, invoice_id)
     if request.method == "POST":
         try:
+            # motif borné (texte sans caractère de contrôle ni NUL, 2 000 caractères au plus)
+            reason = bounds.check_text(request.POST.get("motif", ""), 2000, multiline=True)
             credit = billing.invoice_credit(
                 actor=request.user,
                 invoice=invoice,
-                reason=request.POST.get("motif", ""),
+                reason=reason,
                 issued_on=timezone.localdate(),
             )
+        except bounds.BoundError as exc:
+            messages.error(request, f"Motif de l'avoir : {exc}")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
@@ -231,14 +255,15 @@ def revenue_chart(operator_ids: list[int]) -> dict:
         return {}
     families = sorted(data)
     palette = ["#0b4f8a", "#2e7d32", "#b35900", "#6a1b9a", "#00695c", "#8a1f11", "#455a64"]
-    totals = {y: sum(data[f].get(y, 0) for f in families) for y in years}
+    zero = Decimal(0)  # jamais l'entier 0 : le filtre `euros` attend un Decimal
+    totals = {y: sum((data[f].get(y, zero) for f in families), zero) for y in years}
     top = max(totals.values()) or 1
     bars = []
     for i, year in enumerate(years):
         y0 = 200
         segments = []
         for j, family in enumerate(families):
-            value = data[family].get(year, 0)
+            value = data[family].get(year, zero)
             height = float(value) / float(top) * 180
             y0 -= height
             segments.append(

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from opsn.core import bounds
 from opsn.core.catalogue import catalogue_files, load_cached
 from opsn.core.index import load_index
 from opsn.core.model import Catalogue
@@ -122,6 +123,10 @@ def _validate_quantities(
             )
         if value < 0:
             raise ValidationError(f"« {service.label} » : la quantité « {key} » est négative.")
+        try:
+            bounds.QUANTITY.check(value)
+        except bounds.BoundError as exc:
+            raise ValidationError(f"« {service.label} » : quantité « {key} » : {exc}") from None
     if declared and not quantities:
         raise ValidationError(
             f"« {service.label} » : quantités à renseigner ({', '.join(sorted(declared))})."
@@ -289,6 +294,19 @@ def usage_record(
     require(actor, "saisir_usages", operator=member.operator, member=member)
     if quantity < 0:
         raise ValidationError("Un usage ne peut pas être négatif.")
+    errors = {}
+    try:
+        bounds.usage_bound(counter).check(quantity)
+    except bounds.BoundError as exc:
+        errors["quantity"] = [str(exc)]
+    if not bounds.YEAR_MIN <= year <= bounds.YEAR_DB_MAX:
+        errors["year"] = [
+            f"année {year} hors limites : de {bounds.YEAR_MIN} à {bounds.YEAR_DB_MAX}."
+        ]
+    if not counter or len(counter) > UsageRecord._meta.get_field("counter").max_length:
+        errors["counter"] = ["compteur absent ou trop long."]
+    if errors:
+        raise ValidationError(errors)
     with acting_as(actor), transaction.atomic():
         record, _ = UsageRecord.objects.update_or_create(
             member=member,
@@ -304,11 +322,9 @@ def intervention_record(
 ) -> Intervention:
     require(actor, "saisir_interventions", operator=member.operator, member=member)
     try:
-        halves = days * 2
-    except InvalidOperation:
-        raise ValidationError("Durée invalide.") from None
-    if days <= 0 or halves != halves.to_integral_value():
-        raise ValidationError("Durée en jours ou demi-journées (0,5 ; 1 ; 1,5…).")
+        bounds.DAYS.check(days)
+    except bounds.BoundError as exc:
+        raise ValidationError({"days": [f"Durée : {exc}"]}) from None
     with acting_as(actor), transaction.atomic():
         return Intervention.objects.create(
             member=member, day=day, days=days, label=label, allowance=allowance, technician=actor

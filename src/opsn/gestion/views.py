@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from opsn.core.model import Catalogue
 from opsn.gestion import bridge, selectors, services
+from opsn.gestion.forms import (
+    AmendmentForm,
+    ChangeRequestCloseForm,
+    ChangeRequestForm,
+    InterventionForm,
+    MemberFilterForm,
+    UsageForm,
+    YearQueryForm,
+)
 from opsn.gestion.models import Convention, MemberKind, Operator, Role
 from opsn.gestion.permissions import can, memberships
+from opsn.plateforme.formulaires import FrenchForm
 
 
 def context(request: HttpRequest) -> dict[str, Any]:
@@ -45,6 +54,8 @@ def _account_links(user: Any, ms: list[Any]) -> list[tuple[str, str]]:
             (reverse("indices"), "Indices"),
             (reverse("admin:index"), "Administration de la plateforme"),
         ]
+    if getattr(user, "is_authenticated", False):
+        links.append((reverse("mot-de-passe"), "Mot de passe"))
     return links
 
 
@@ -54,8 +65,6 @@ def _today() -> dt.date:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    if getattr(user, "is_authenticated", False):
-        links.append((reverse("mot-de-passe"), "Mot de passe"))
     ms = list(memberships(request.user))
     if ms and all(m.role == Role.REFERENT for m in ms):
         return redirect("adherent", member_id=ms[0].member_id)
@@ -73,9 +82,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def member_list(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
-    kind = request.GET.get("type", "")
-    operator = request.GET.get("operateur", "")
+    filters = MemberFilterForm(request.GET)
+    query, kind, operator = (filters.value(n) for n in ("q", "type", "operateur"))
     members = selectors.member_list(user=request.user, query=query, kind=kind, operator=operator)
     operators = Operator.objects.filter(pk__in={m.operator_id for m in memberships(request.user)})
     return render(
@@ -89,6 +97,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
             "operateur": operator,
             "types": MemberKind.choices,
             "operateurs": operators,
+            "filtres_ignores": filters.problems,
         },
     )
 
@@ -96,8 +105,22 @@ def member_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
     member = selectors.member_get(user=request.user, member_id=member_id)
+    return _member_page(request, member)
+
+
+def _member_page(
+    request: HttpRequest,
+    member: Any,
+    *,
+    forms_in_error: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """Fiche adhérent ; après une saisie refusée, le formulaire garde les valeurs saisies et
+    montre l'erreur à côté du champ (réponse 400)."""
     today = _today()
-    year = int(request.GET.get("annee", today.year))
+    year_query = YearQueryForm(request.GET, today=today, default=today.year)
+    year = year_query.year
+    given = forms_in_error or {}
     overviews = [
         selectors.convention_overview(c, year=year, today=today)
         for c in member.conventions.select_related("catalogue").all()
@@ -125,7 +148,12 @@ def member_detail(request: HttpRequest, member_id: int) -> HttpResponse:
             "peut_saisir_usage": can(
                 request.user, "saisir_usages", operator=member.operator_id, member=member
             ),
+            "annee_ignoree": year_query.problem,
+            "form_intervention": given.get("intervention") or InterventionForm(today=today),
+            "form_usage": given.get("usage") or UsageForm(today=today, year=year),
+            "form_demande": given.get("demande") or ChangeRequestForm(member=member),
         },
+        status=status,
     )
 
 
@@ -184,105 +212,81 @@ def convention_edit(request: HttpRequest, convention_id: int) -> HttpResponse:
         raise PermissionDenied("Vous n'avez pas le droit de modifier cette convention.")
     catalogue = bridge.catalogue_of(convention.catalogue)
     rows = _subscription_rows(convention, catalogue)
-    errors: list[str] = []
-    if request.method == "POST":
-        try:
-            changes, effective_on, notice = _parse_edit(request.POST, rows, catalogue)
-            amendment = services.convention_amend(
-                actor=request.user,
-                convention=convention,
-                effective_on=effective_on,
-                changes=changes,
-                reason=request.POST.get("motif", "").strip(),
-                notice_received_on=notice,
-            )
-        except ValidationError as exc:
-            errors = exc.messages
-        else:
-            messages.success(request, f"Avenant n° {amendment.number} enregistré.")
-            return redirect("convention", convention_id=convention.pk)
     services_choices = sorted(
         ((s.code, s.label) for s in catalogue.services.values() if not s.day_rate),
         key=lambda x: x[1],
     )
+    form = AmendmentForm(
+        request.POST if request.method == "POST" else None,
+        rows=rows,
+        new_services={
+            s.code: [(q.code, q.label) for q in s.quantities]
+            for s in catalogue.services.values()
+            if not s.day_rate
+        },
+        service_choices=services_choices,
+        today=_today(),
+        convention=convention,
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            amendment = services.convention_amend(
+                actor=request.user,
+                convention=convention,
+                effective_on=data["date_effet"],
+                changes=_amendment_changes(data, rows, catalogue),
+                reason=data["motif"],
+                notice_received_on=data["preavis_recu"],
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Avenant n° {amendment.number} enregistré.")
+            return redirect("convention", convention_id=convention.pk)
+    for row in rows:
+        if row["obj"].ended_on is None:
+            row["champs"] = form.subscription_fields(row)
+            row["fin"] = form[f"fin_{row['obj'].pk}"]
     return render(
         request,
         "gestion/convention_edit.html",
-        {
-            "convention": convention,
-            "abonnements": rows,
-            "erreurs": errors,
-            "services": services_choices,
-            "post": request.POST,
-            "date_effet": request.POST.get("date_effet") or _today().isoformat(),
-            "quantites_services": {
-                s.code: [(q.code, q.label) for q in s.quantities]
-                for s in catalogue.services.values()
-            },
-        },
-        status=400 if errors else 200,
+        {"convention": convention, "abonnements": rows, "form": form},
+        status=400 if form.errors else 200,
     )
 
 
-def _decimal(text: str, label: str) -> Decimal:
-    try:
-        value = Decimal(text.replace(",", ".").strip() or "0")
-    except InvalidOperation:
-        raise ValidationError(f"{label} : « {text} » n'est pas un nombre.") from None
-    if not value.is_finite():
-        raise ValidationError(f"{label} : « {text} » n'est pas un nombre.")
-    return value
-
-
-def _parse_edit(
-    post: QueryDict, rows: list[dict[str, Any]], catalogue: Catalogue
-) -> tuple[list[services.SubscriptionChange], dt.date, dt.date | None]:
-    try:
-        effective_on = dt.date.fromisoformat(post.get("date_effet", ""))
-    except ValueError:
-        raise ValidationError("Date d'effet : une date AAAA-MM-JJ est attendue.") from None
-    notice_text = post.get("preavis_recu", "").strip()
-    try:
-        notice = dt.date.fromisoformat(notice_text) if notice_text else None
-    except ValueError:
-        raise ValidationError("Préavis reçu le : une date AAAA-MM-JJ est attendue.") from None
+def _amendment_changes(
+    data: dict[str, Any], rows: list[dict[str, Any]], catalogue: Catalogue
+) -> list[services.SubscriptionChange]:
+    """Lignes d'avenant tirées du formulaire validé (quantités déjà bornées)."""
     changes = []
     for row in rows:
         sub = row["obj"]
         if sub.ended_on is not None:
             continue
-        if post.get(f"fin_{sub.pk}"):
+        if data.get(f"fin_{sub.pk}"):
             changes.append(
                 services.SubscriptionChange("fin", sub.service_code, subscription_id=sub.pk)
             )
             continue
-        quantities = {
-            q["code"]: _decimal(
-                post.get(f"q_{sub.pk}_{q['code']}", str(q["valeur"])),
-                f"{row['libelle']} – {q['libelle']}",
-            )
-            for q in row["quantites"]
-        }
+        quantities = {q["code"]: data[f"q_{sub.pk}_{q['code']}"] for q in row["quantites"]}
         if quantities:
             changes.append(
                 services.SubscriptionChange(
                     "modification", sub.service_code, quantities, subscription_id=sub.pk
                 )
             )
-    new_service = post.get("nouveau_service", "").strip()
+    new_service = data.get("nouveau_service")
     if new_service:
-        service = catalogue.services.get(new_service)
-        if service is None:
-            raise ValidationError(f"Service « {new_service} » inconnu.")
+        service = catalogue.services[new_service]
         quantities = {
-            q.code: _decimal(
-                post.get(f"nouveau_{new_service}_{q.code}", ""), f"{service.label} – {q.label}"
-            )
+            q.code: data[f"nouveau_{new_service}_{q.code}"]
             for q in service.quantities
-            if post.get(f"nouveau_{new_service}_{q.code}", "").strip()
+            if data.get(f"nouveau_{new_service}_{q.code}") is not None
         }
         changes.append(services.SubscriptionChange("ajout", new_service, quantities))
-    return changes, effective_on, notice
+    return changes
 
 
 @login_required
@@ -291,65 +295,78 @@ def member_record(request: HttpRequest, member_id: int, what: str) -> HttpRespon
     member = selectors.member_get(user=request.user, member_id=member_id)
     if request.method != "POST":
         return redirect("adherent", member_id=member.pk)
-    try:
-        if what == "intervention":
-            services.intervention_record(
-                actor=request.user,
-                member=member,
-                day=_date_field(request.POST.get("date", ""), "Date"),
-                days=_decimal(request.POST.get("jours", ""), "Durée"),
-                label=request.POST.get("objet", "").strip() or "Intervention",
-                allowance=request.POST.get("dotation", "").strip(),
-            )
-            messages.success(request, "Intervention enregistrée.")
-        elif what == "usage":
-            services.usage_record(
-                actor=request.user,
-                member=member,
-                year=int(request.POST.get("annee") or _today().year),
-                counter=request.POST.get("compteur", "").strip(),
-                quantity=_decimal(request.POST.get("quantite", ""), "Quantité"),
-            )
-            messages.success(request, "Relevé d'usage enregistré.")
-        else:
-            raise PermissionDenied
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    except ValueError:
-        messages.error(request, "Année invalide.")
-    return redirect("adherent", member_id=member.pk)
-
-
-def _date_field(text: str, label: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"{label} : une date AAAA-MM-JJ est attendue.") from None
+    today = _today()
+    action = {"intervention": "saisir_interventions", "usage": "saisir_usages"}.get(what)
+    if action is None:
+        raise Http404("Saisie inconnue.")
+    if not can(request.user, action, operator=member.operator_id, member=member):
+        raise PermissionDenied("Votre rôle ne permet pas cette saisie.")
+    if what == "intervention":
+        form: FrenchForm = InterventionForm(request.POST, today=today)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.intervention_record(
+                    actor=request.user,
+                    member=member,
+                    day=data["date"],
+                    days=data["jours"],
+                    label=data["objet"],
+                    allowance=data["dotation"],
+                )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, "Intervention enregistrée.")
+                return redirect("adherent", member_id=member.pk)
+    else:
+        form = UsageForm(request.POST, today=today, year=today.year)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.usage_record(
+                    actor=request.user,
+                    member=member,
+                    year=data["annee"],
+                    counter=data["compteur"],
+                    quantity=data["quantite"],
+                )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, "Relevé d'usage enregistré.")
+                return redirect("adherent", member_id=member.pk)
+    return _member_page(request, member, forms_in_error={what: form}, status=400)
 
 
 @login_required
 def change_request(request: HttpRequest, member_id: int) -> HttpResponse:
     """Dépôt (référent) ou clôture (personnel) d'une demande de modification."""
-    from opsn.gestion.models import ChangeRequest
-
     member = selectors.member_get(user=request.user, member_id=member_id)
-    if request.method == "POST":
+    if request.method != "POST":
+        return redirect("adherent", member_id=member.pk)
+    if "cloturer" in request.POST:
+        closing = ChangeRequestCloseForm(request.POST, member=member)
+        if not closing.is_valid():
+            messages.error(request, " ".join(closing.errors["cloturer"]))
+            return redirect("adherent", member_id=member.pk)
+        services.change_request_close(
+            actor=request.user, request=closing.cleaned_data["cloturer"], now=timezone.now()
+        )
+        messages.success(request, "Demande marquée comme traitée.")
+        return redirect("adherent", member_id=member.pk)
+    form = ChangeRequestForm(request.POST, member=member)
+    if form.is_valid():
         try:
-            if request.POST.get("cloturer"):
-                item = ChangeRequest.objects.get(pk=request.POST["cloturer"], member=member)
-                services.change_request_close(actor=request.user, request=item, now=timezone.now())
-                messages.success(request, "Demande marquée comme traitée.")
-            else:
-                convention = member.conventions.filter(
-                    pk=request.POST.get("convention") or 0
-                ).first()
-                services.change_request_submit(
-                    actor=request.user,
-                    member=member,
-                    convention=convention,
-                    message=request.POST.get("message", ""),
-                )
-                messages.success(request, "Demande transmise à l'opérateur.")
-        except (ValidationError, ChangeRequest.DoesNotExist) as exc:
-            messages.error(request, " ".join(getattr(exc, "messages", ["Demande inconnue."])))
-    return redirect("adherent", member_id=member.pk)
+            services.change_request_submit(
+                actor=request.user,
+                member=member,
+                convention=form.cleaned_data["convention"],
+                message=form.cleaned_data["message"],
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, "Demande transmise à l'opérateur.")
+            return redirect("adherent", member_id=member.pk)
+    return _member_page(request, member, forms_in_error={"demande": form}, status=400)

@@ -8,8 +8,13 @@ register = template.Library()
 
 
 @register.filter
-def euros(value: Decimal | None) -> str:
-    return "—" if value is None else fmt_fr(value)
+def euros(value: Decimal | int | None) -> str:
+    """Montant en euros à la française ; un entier (0 d'une somme vide) est exact en Decimal."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    return fmt_fr(value)
 
 
 @register.filter
