@@ -5,6 +5,37 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def _drop_out_of_domain_indices(apps, schema_editor):
+    """Avant les contraintes de domaine : une valeur d'indice hors 50–1000 ou un mois mal
+    formé (saisie d'avant les bornes, par exemple 1e400) rendait les pages inutilisables ;
+    elle est retirée (à ressaisir par l'administrateur de la plateforme, avec sa source)."""
+    import re
+    from decimal import Decimal
+
+    IndexValue = apps.get_model("gestion", "IndexValue")
+    for row in IndexValue.objects.all():
+        try:
+            ok = Decimal(50) <= Decimal(row.value) <= Decimal(1000)
+        except Exception:
+            ok = False
+        if not ok or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", row.month or ""):
+            row.delete()
+
+
+def _no_operator_superuser(apps, schema_editor):
+    """Aucun compte d'opérateur n'est superutilisateur ni membre du personnel Django ; un
+    superutilisateur sans habilitation d'opérateur devient administrateur de la plateforme."""
+    User = apps.get_model("auth", "User")
+    StaffMembership = apps.get_model("gestion", "StaffMembership")
+    PlatformAdmin = apps.get_model("gestion", "PlatformAdmin")
+    staff = set(StaffMembership.objects.values_list("user_id", flat=True))
+    User.objects.filter(pk__in=staff).update(is_superuser=False, is_staff=False)
+    for user in User.objects.filter(is_superuser=True).exclude(pk__in=staff):
+        PlatformAdmin.objects.get_or_create(user=user)
+        user.is_superuser = user.is_staff = False
+        user.save(update_fields=["is_superuser", "is_staff"])
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("gestion", "0006_generations_avoirs_partiels"),
@@ -12,6 +43,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(_drop_out_of_domain_indices, migrations.RunPython.noop),
         migrations.CreateModel(
             name="BackgroundTask",
             fields=[
@@ -194,4 +226,5 @@ class Migration(migrations.Migration):
             model_name="backgroundtask",
             index=models.Index(fields=["operator", "-created_at"], name="task_operator_recent"),
         ),
+        migrations.RunPython(_no_operator_superuser, migrations.RunPython.noop),
     ]
