@@ -13,6 +13,51 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
+
+from opsn.core import bounds
+
+# -- domaines de saisie en base (opsn.core.bounds, docs/backoffice.md) ----------------------
+# Dernier rempart : les formulaires, imports, scénarios et services bornent déjà chaque
+# valeur avec un message français ; la base refuse ce qui passerait à côté (SQL direct,
+# script). Les années ont une borne fixe (la base n'a pas d'horloge) ; les codes SIRET,
+# SIREN et INSEE sont vides ou de la bonne longueur (Length : SQLite et PostgreSQL).
+
+
+def _bounded(name: str, field: str, bound: bounds.Bound, *, nullable: bool = False) -> Any:
+    low = (
+        models.Q(**{f"{field}__gt": bound.minimum})
+        if bound.min_exclusive
+        else models.Q(**{f"{field}__gte": bound.minimum})
+    )
+    condition = low & models.Q(**{f"{field}__lte": bound.maximum})
+    if nullable:
+        condition |= models.Q(**{f"{field}__isnull": True})
+    return models.CheckConstraint(
+        condition=condition,
+        name=name,
+        violation_error_message=f"{bound.label} hors limites : {bound.describe()} est attendu.",
+    )
+
+
+def _year_bounded(name: str, field: str = "year") -> Any:
+    return models.CheckConstraint(
+        condition=models.Q(
+            **{f"{field}__gte": bounds.YEAR_MIN, f"{field}__lte": bounds.YEAR_DB_MAX}
+        ),
+        name=name,
+        violation_error_message=f"année hors limites : de {bounds.YEAR_MIN} à "
+        f"{bounds.YEAR_DB_MAX}.",
+    )
+
+
+def _code_length(name: str, field: str, length: int, label: str) -> Any:
+    return models.CheckConstraint(
+        condition=models.Q(**{field: ""}) | models.Q(Exact(Length(field), length)),
+        name=name,
+        violation_error_message=f"{label} : {length} caractères attendus (ou vide).",
+    )
 
 
 class Role(models.TextChoices):
@@ -120,6 +165,10 @@ class Operator(models.Model):
         verbose_name = "opérateur"
         verbose_name_plural = "opérateurs"
         ordering = ["code"]
+        constraints = [
+            _code_length("operator_siren_length", "siren", bounds.SIREN_LENGTH, "SIREN"),
+            _code_length("operator_siret_length", "siret", bounds.SIRET_LENGTH, "SIRET"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -347,6 +396,22 @@ class Member(models.Model):
             models.Index(fields=["insee"]),
             models.Index(fields=["siren"]),
         ]
+        constraints = [
+            _bounded(
+                "member_population_bounds", "population_totale", bounds.POPULATION, nullable=True
+            ),
+            _bounded(
+                "member_municipal_population_bounds",
+                "population_municipale",
+                bounds.POPULATION,
+                nullable=True,
+            ),
+            _bounded("member_agents_bounds", "agents", bounds.AGENTS, nullable=True),
+            _bounded("member_budget_bounds", "budget_keur", bounds.BUDGET_KEUR, nullable=True),
+            _code_length("member_siren_length", "siren", bounds.SIREN_LENGTH, "SIREN"),
+            _code_length("member_siret_length", "siret", bounds.SIRET_LENGTH, "SIRET"),
+            _code_length("member_insee_length", "insee", bounds.INSEE_LENGTH, "code INSEE"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -490,6 +555,8 @@ class UsageRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["member", "year", "counter"], name="unique_usage"),
             models.CheckConstraint(condition=models.Q(quantity__gte=0), name="usage_positive"),
+            _bounded("usage_quantity_bounds", "quantity", bounds.USAGE),
+            _year_bounded("usage_year_bounds"),
         ]
 
 
@@ -516,6 +583,7 @@ class Intervention(models.Model):
         ordering = ["-day"]
         constraints = [
             models.CheckConstraint(condition=models.Q(days__gt=0), name="intervention_positive"),
+            _bounded("intervention_days_bounds", "days", bounds.DAYS),
         ]
 
 
@@ -641,6 +709,7 @@ class BillingRun(models.Model):
         verbose_name = "campagne de facturation"
         verbose_name_plural = "campagnes de facturation"
         ordering = ["-created_at"]
+        constraints = [_year_bounded("billing_run_year_bounds")]
 
 
 class _IssuedGuardQuerySet(models.QuerySet):
@@ -754,6 +823,7 @@ class Invoice(models.Model):
                 | (~models.Q(status="emise") & models.Q(number__isnull=True)),
                 name="issued_invoice_has_number",
             ),
+            _year_bounded("invoice_year_bounds"),
         ]
 
     def __str__(self) -> str:
@@ -948,6 +1018,7 @@ class PesBordereau(models.Model):
             models.UniqueConstraint(
                 fields=["operator", "year", "kind", "number"], name="unique_bordereau"
             ),
+            _year_bounded("bordereau_year_bounds"),
         ]
 
 
@@ -973,6 +1044,7 @@ class PesTitre(models.Model):
         ordering = ["operator", "year", "number"]
         constraints = [
             models.UniqueConstraint(fields=["operator", "year", "number"], name="unique_titre"),
+            _year_bounded("titre_year_bounds"),
         ]
 
 
