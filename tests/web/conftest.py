@@ -25,6 +25,14 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def tmp_data_dir(settings, tmp_path):
+    """Fichiers produits par les tâches de fond et imports déposés : dans le dossier du
+    test, jamais dans le dossier de données du poste (`var/`)."""
+    settings.DATA_DIR = tmp_path / "donnees"
+    return settings.DATA_DIR
+
+
 @pytest.fixture
 def world(db):
     """Deux opérateurs, deux communes du CDG82, une de Gironde Numérique, un compte par rôle."""
