@@ -24,6 +24,7 @@ from opsn.facturation import pes
 from opsn.facturation.billing import billing_run, invoice_credit
 from opsn.gestion.models import Invoice, Operator, PesBordereau, PesTitre
 from opsn.gestion.permissions import SYSTEM
+from web.travailleur import run_tasks  # tests/web/travailleur.py (dossier tests/ sur le chemin)
 
 from .scenarios import ENGAGEMENT, SECOND_ACCOUNT, SERVICE_CODE, build_gironde_documents
 
@@ -600,12 +601,19 @@ def test_backoffice_download_for_billing_staff_of_the_operator_only(gironde, use
     page = client.get("/factures/", {"annee": 2021, "operateur": operator.code})
     assert b'action="/factures/pes.xml"' in page.content
     response = client.post("/factures/pes.xml", {"annee": 2021, "operateur": operator.code})
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/xml"
-    assert ".xml" in response["Content-Disposition"]
-    _validate(schema, response.content)
+    assert response.status_code == 302, "le flux est produit en tâche de fond"
+    task_page = response["Location"]
+    assert run_tasks() == 1
+    page = client.get(task_page).content.decode()
+    assert "Flux PES V2 Recette 2021 prêt" in page
+    download = client.get(task_page.rstrip("/") + "/fichier/")
+    assert download.status_code == 200
+    xml = b"".join(download.streaming_content) if download.streaming else download.content
+    assert ".xml" in download["Content-Disposition"]
+    _validate(schema, xml)
     assert client.get("/factures/pes.xml").status_code == 405
     for user in (tech, outsider):
         client.force_login(user)
         denied = client.post("/factures/pes.xml", {"annee": 2021, "operateur": operator.code})
         assert denied.status_code == 403
+        assert client.get(task_page).status_code == 404, "la tâche d'un autre est invisible"

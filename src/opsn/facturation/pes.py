@@ -1230,6 +1230,17 @@ def build_pes(*, operator: Operator, year: int, day: dt.date, only_new: bool = F
     )
 
 
+def check_identities(*, operator: Operator, year: int) -> None:
+    """Contrôles du flux avant de le mettre en file (page) : pièces de l'année et tous les
+    manques d'identité, d'un coup ; rien n'est écrit."""
+    pieces = _pieces(operator, year)
+    if not pieces:
+        raise ValidationError(f"Aucune facture ni avoir émis pour {year} : pas de flux PES.")
+    problems = pes_problems(operator, pieces)
+    if problems:
+        raise ValidationError(problems)
+
+
 def pes_export(
     *,
     actor: Any,
@@ -1243,12 +1254,7 @@ def pes_export(
     des pièces (tous les manques en une fois), numérotation des pièces nouvelles (une
     transaction, sous verrou), puis construction et validation du flux."""
     require(actor, "facturer", operator=operator)
-    pieces = _pieces(operator, year)
-    if not pieces:
-        raise ValidationError(f"Aucune facture ni avoir émis pour {year} : pas de flux PES.")
-    problems = pes_problems(operator, pieces)
-    if problems:
-        raise ValidationError(problems)
+    check_identities(operator=operator, year=year)
     created = number_titres(operator=operator, year=year, progress=progress)
     flow = build_pes(operator=operator, year=year, day=day, only_new=only_new)
     flow.created = created

@@ -103,3 +103,52 @@ def titres_export_task(
         )
 
     return execute(context, user_id=user_id, operator_id=operator_id, body=body)
+
+
+@task(takes_context=True, queue_name="documents")
+def pes_export_task(
+    context: Any, *, user_id: int, operator_id: int, year: int, only_new: bool = False
+) -> dict[str, Any]:
+    """Flux PES V2 Recette de l'année facturée : numérotation des pièces nouvelles (tout ou
+    rien, relançable sans trou ni doublon), PDF joints, flux validé contre le XSD."""
+    from opsn.facturation import pes
+
+    def body(run: Run) -> Outcome:
+        run.step("Numérotation des titres et construction du flux PES")
+        flow = pes.pes_export(
+            actor=run.user,
+            operator=run.operator,
+            year=year,
+            day=timezone.localdate(),
+            only_new=only_new,
+            progress=run.progress,
+        )
+        path = write_atomically(run.work_dir / flow.filename, flow.xml)
+        return Outcome(
+            f"Flux PES V2 Recette {year} prêt ({flow.filename}).",
+            link=_invoices_link(run, year),
+            output=path,
+            data={"fichier": flow.filename},
+        )
+
+    return execute(context, user_id=user_id, operator_id=operator_id, body=body)
+
+
+@task(takes_context=True)
+def drafts_issue_task(context: Any, *, user_id: int, operator_id: int, year: int) -> dict[str, Any]:
+    """Émet les brouillons de l'année (numéros suivants, datés du jour de l'exécution)."""
+
+    def body(run: Run) -> Outcome:
+        run.step("Émission des brouillons")
+        issued = billing.invoices_issue_drafts(
+            actor=run.user, operator=run.operator, year=year, issued_on=timezone.localdate()
+        )
+        numbers = [i.number for i in issued]
+        span = f" (n° {numbers[0]} à {numbers[-1]})" if numbers else ""
+        return Outcome(
+            f"{len(issued)} brouillon(s) émis{span}.",
+            link=_invoices_link(run, year),
+            data={"factures": len(issued), "numeros": numbers},
+        )
+
+    return execute(context, user_id=user_id, operator_id=operator_id, body=body)

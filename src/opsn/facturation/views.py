@@ -18,7 +18,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from opsn.core import bounds
-from opsn.facturation import billing, documents, evolution, exports, taches
+from opsn.facturation import billing, documents, evolution, exports, journal, taches
+from opsn.facturation.identites import operator_problems
 from opsn.gestion.models import Invoice, InvoiceStatus, Operator, Role
 from opsn.gestion.permissions import can, memberships, require, visible_members
 from opsn.plateforme.taches import start
@@ -92,6 +93,10 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             "factures": bills,
             "a_facturer": [b for b in bills if b.billable],
             "bloques": [b for b in bills if b.blocking],
+            "brouillons": Invoice.objects.filter(
+                operator=operator, year=year, status=InvoiceStatus.DRAFT
+            ).count(),
+            "manques_emetteur": operator_problems(operator),
         },
     )
 
@@ -134,14 +139,17 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
         try:
             # motif borné (texte sans caractère de contrôle ni NUL, 2 000 caractères au plus)
             reason = bounds.check_text(request.POST.get("motif", ""), 2000, multiline=True)
+            positions, amount = _credit_scope(request, invoice)
             credit = billing.invoice_credit(
                 actor=request.user,
                 invoice=invoice,
                 reason=reason,
                 issued_on=timezone.localdate(),
+                positions=positions,
+                amount=amount,
             )
         except bounds.BoundError as exc:
-            messages.error(request, f"Motif de l'avoir : {exc}")
+            messages.error(request, f"Avoir : {exc}")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
@@ -154,9 +162,35 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "facture": invoice,
             "lignes": invoice.lines.all(),
             "avoirs": invoice.credit_notes.all(),
+            "deja_annulees": {
+                line.origin_position
+                for credit in invoice.credit_notes.all()
+                for line in credit.lines.all()
+            },
+            "reste": invoice.total_ttc
+            + sum((c.total_ttc for c in invoice.credit_notes.all()), Decimal(0)),
             "peut_facturer": can(request.user, "facturer", operator=invoice.operator_id),
         },
     )
+
+
+def _credit_scope(
+    request: HttpRequest, invoice: Invoice
+) -> tuple[list[int] | None, Decimal | None]:
+    """Étendue de l'avoir choisie sur la page : total, lignes cochées ou montant HT."""
+    scope = request.POST.get("etendue", "total")
+    if scope == "lignes":
+        try:
+            positions = sorted({int(x) for x in request.POST.getlist("lignes")})
+        except ValueError:
+            raise bounds.BoundError("lignes choisies invalides.") from None
+        if not positions:
+            raise bounds.BoundError("cochez au moins une ligne à annuler.")
+        return positions, None
+    if scope == "montant":
+        amount = bounds.AMOUNT.parse(request.POST.get("montant", ""))
+        return None, amount
+    return None, None
 
 
 def _download(data: bytes, name: str, content_type: str) -> HttpResponse:
@@ -170,8 +204,8 @@ def invoice_document(request: HttpRequest, invoice_id: int, kind: str) -> HttpRe
     invoice = _invoice(request, invoice_id)
     if invoice.status != InvoiceStatus.ISSUED:
         raise Http404("Document disponible après émission.")
-    if kind == "pdf":
-        return _download(documents.invoice_pdf(invoice), f"{invoice.number}.pdf", "application/pdf")
+    if kind == "pdf":  # le PDF conservé au premier rendu, resservi octet pour octet
+        return _download(journal.kept_pdf(invoice), f"{invoice.number}.pdf", "application/pdf")
     if kind == "xml":
         return _download(
             invoice.xml.encode("utf-8"), f"{invoice.number}-factur-x.xml", "application/xml"
@@ -304,14 +338,45 @@ def pes_flow(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Flux PES non produit : {request.annee_ignoree}")
         return redirect(f"/factures/?operateur={operator.code}")
     try:
-        flow = pes.pes_export(
-            actor=request.user,
-            operator=operator,
-            year=year,
-            day=timezone.localdate(),
-            only_new=request.POST.get("nouveaux") == "1",
-        )
+        pes.check_identities(operator=operator, year=year)
     except ValidationError as exc:
         messages.error(request, "Flux PES impossible : " + " ".join(exc.messages))
         return redirect(f"/factures/?operateur={operator.code}&annee={year}")
-    return _download(flow.xml, flow.filename, "application/xml")
+    record = start(
+        taches.pes_export_task,
+        kind="pes",
+        label=f"Flux PES V2 Recette {year} – {operator.name}",
+        operator=operator,
+        user=request.user,
+        action="facturer",
+        params={"year": year, "only_new": request.POST.get("nouveaux") == "1"},
+    )
+    return redirect("tache", task_id=record.task_id)
+
+
+@login_required
+def drafts_action(request: HttpRequest) -> HttpResponse:
+    """Brouillons de l'année : les émettre (numéros suivants, datés du jour) ou les
+    abandonner (aucun numéro consommé)."""
+    operator = _pick(request, _staff_operators(request, "facturer"))
+    year = _year(request)
+    if request.method != "POST":
+        return redirect(f"/facturation/?operateur={operator.code}&annee={year}")
+    try:
+        if request.POST.get("action") == "emettre":
+            record = start(
+                taches.drafts_issue_task,
+                kind="brouillons",
+                label=f"Émission des brouillons {year} – {operator.name}",
+                operator=operator,
+                user=request.user,
+                action="facturer",
+                params={"year": year},
+            )
+            return redirect("tache", task_id=record.task_id)
+        else:
+            count = billing.drafts_cancel(actor=request.user, operator=operator, year=year)
+            messages.success(request, f"{count} brouillon(s) abandonné(s).")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(f"/facturation/?operateur={operator.code}&annee={year}")

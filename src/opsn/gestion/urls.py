@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from opsn.facturation import identites_pages
 from opsn.facturation import views as views_billing
 from opsn.gestion import import_views, views
 from opsn.plateforme import pages_taches
@@ -18,8 +19,15 @@ urlpatterns = [
         name="convention-modifier",
     ),
     path("adherents/<int:member_id>/demande/", views.change_request, name="adherent-demande"),
+    path(
+        "adherents/<int:member_id>/identite/",
+        identites_pages.member_identity,
+        name="adherent-identite",
+    ),
+    path("operateur/identite/", identites_pages.operator_identity, name="operateur-identite"),
     path("adherents/<int:member_id>/<str:what>/", views.member_record, name="adherent-saisie"),
     path("facturation/", views_billing.billing_page, name="facturation"),
+    path("facturation/brouillons/", views_billing.drafts_action, name="brouillons"),
     path("factures/", views_billing.invoice_list, name="factures"),
     path("factures/titres.csv", views_billing.titres_export, name="titres"),
     path("factures/archive.zip", views_billing.pdf_archive, name="archive"),
