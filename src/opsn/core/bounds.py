@@ -98,7 +98,7 @@ class Bound:
     def check(self, value: Decimal | int) -> Decimal:
         """Renvoie la valeur si elle est dans le domaine, sinon lève `BoundError`."""
         value = parse_number(value)
-        shown = _shown(fmt_number(value) if abs(value.adjusted()) < 30 else _scientific(value))
+        shown = _shown(fmt_number(value) if abs(value.adjusted()) < 16 else _scientific(value))
         too_low = value <= self.minimum if self.min_exclusive else value < self.minimum
         if too_low or value > self.maximum:
             raise BoundError(f"« {shown} » est hors limites : {self.describe()} est attendu.")
