@@ -161,7 +161,7 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         Case(("simuler", str(P01), "--format", "xml"), "format « xml » inconnu"),
     ],
     ("catalogue", "lister"): [
-        Case(("catalogue", "lister", "inattendu"), "inattendu", exit_code=2),
+        Case(("catalogue", "lister", "inattendu"), "en trop : inattendu", exit_code=2),
     ],
     ("catalogue", "verifier"): [
         Case(("catalogue", "verifier", "{d}"), "hors limites", {"d": catalogue_with_huge_price}),
@@ -343,8 +343,21 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         ),
     ],
     ("travailleur",): [Case(("travailleur", "--file", "inconnue", "--une-fois"), "inconnue")],
-    ("demo",): [Case(("demo", "--port", "0"), "--port", exit_code=2)],
-    ("serveur",): [Case(("serveur", "--port", "70000"), "--port", exit_code=2)],
+    ("demo",): [Case(("demo", "--port", "0"), "valeur invalide pour « --port »", exit_code=2)],
+    ("serveur",): [
+        Case(("serveur", "--port", "70000"), "valeur invalide pour « --port »", exit_code=2)
+    ],
+    ("plateforme", "administrateur"): [
+        Case(("plateforme", "administrateur", "a\x00b"), "Identifiant", db=True),
+        Case(
+            ("plateforme", "administrateur", "compte", "--courriel", "pas un courriel"),
+            "n'est pas valide",
+            db=True,
+        ),
+    ],
+    ("plateforme", "administrateurs"): [
+        Case(("plateforme", "administrateurs", "inattendu"), "en trop", exit_code=2)
+    ],
     ("gerer",): [Case(("gerer", "nimportequoi"), "inconnue")],
 }
 
