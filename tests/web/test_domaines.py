@@ -241,3 +241,14 @@ def test_database_refuses_values_out_of_their_domain(world, model, field, value)
     with pytest.raises(ValidationError) as info:
         obj.full_clean()  # validation des contraintes (formulaires de l'administration)
     assert "attendu" in str(info.value) or "hors limites" in str(info.value)
+
+
+def test_login_with_a_very_long_username_is_a_failed_login(world) -> None:
+    """Le formulaire de connexion n'arrête pas un identifiant trop long : axes le note, borné
+    à la longueur de sa colonne (sous PostgreSQL, une erreur 500 avant)."""
+    from axes.models import AccessAttempt
+
+    for url in ("/connexion/", "/admin/login/"):
+        response = Client().post(url, {"username": "é" * 300, "password": "x"})
+        assert response.status_code == 200
+    assert AccessAttempt.objects.get().username == "é" * 150

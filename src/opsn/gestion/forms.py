@@ -331,3 +331,17 @@ class MemberFilterForm(forms.Form):
     def problems(self) -> list[str]:
         labels = {"q": "Recherche", "type": "Type", "operateur": "Opérateur"}
         return [f"{labels[k]} ignoré : {' '.join(v)}" for k, v in self.errors.items()]
+
+
+# -- connexion ---------------------------------------------------------------------------------
+
+
+def axes_username(request: Any, credentials: dict[str, Any] | None = None) -> str:
+    """Identifiant que django-axes note et compte (réglage AXES_USERNAME_CALLABLE) : celui
+    de la tentative, borné à la longueur d'un identifiant (150 caractères)."""
+    from django.contrib.auth import get_user_model
+
+    field = get_user_model().USERNAME_FIELD
+    source = credentials if credentials else getattr(request, "POST", {}) or {}
+    value = source.get(field) or source.get("username") or ""
+    return str(value)[: get_user_model()._meta.get_field(field).max_length or 150]

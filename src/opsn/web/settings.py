@@ -193,6 +193,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/login.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+# Identifiant noté par axes borné à la longueur d'un identifiant (150) : le formulaire de
+# connexion de Django ne vérifie pas cette longueur avant d'appeler authenticate, et un
+# identifiant de 300 caractères dépassait la colonne d'axes (erreur 500 sous PostgreSQL).
+AXES_USERNAME_CALLABLE = "opsn.gestion.forms.axes_username"
 
 # -- Pages d'erreur : gabarits 400.html, 403.html, 404.html, 500.html (opsn.plateforme) ----
 # Sans DEBUG, Django n'écrit les erreurs 500 nulle part par défaut (courriel aux ADMINS
