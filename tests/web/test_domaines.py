@@ -130,11 +130,24 @@ def test_billing_pages_with_bad_parameters_answer_with_a_message(world) -> None:
     assert 'aria-describedby="annee_error"' in text
     year = dt.date.today().year
     for url in ("/factures/", "/rapports/evolution/"):
-        response = client.get(url, {"annee": "abc", "operateur": "x\x00'; --"})
+        response = client.get(url, {"annee": "abc", "operateur": "x'; DROP TABLE x; --"})
         assert response.status_code == 200
         assert f"Année {year} affichée" in page(response)
     # une action ne part jamais sur une autre année que celle demandée
     assert client.post("/facturation/", {"annee": "99999", "operateur": "cdg82"}).status_code == 400
+
+
+def test_a_nul_character_anywhere_is_a_bad_request(world) -> None:
+    """PostgreSQL ne compare pas un texte qui contient NUL : la requête est refusée avant
+    toute vue (400, page française), quelle que soit la vue qui lirait le paramètre."""
+    client = client_for(world["users"]["facturation"])
+    for response in (
+        client.get("/adherents/", {"q": "a\x00"}),
+        client.post("/factures/pes.xml", {"annee": "2020", "operateur": "\x00"}),
+        client.get("/factures/", {"operateur\x00": "cdg82"}),
+    ):
+        assert response.status_code == 400
+        assert "Requête incorrecte" in page(response)
 
 
 def test_member_list_ignores_a_filter_out_of_its_domain(world) -> None:

@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "opsn.plateforme.middleware.HabilitationsMiddleware",
+    # Caractère NUL dans l'adresse ou un paramètre : 400 (PostgreSQL ne sait pas le comparer).
+    "opsn.gestion.middleware.RejectNulMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "opsn.gestion.audit.AuditActorMiddleware",
