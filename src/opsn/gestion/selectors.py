@@ -102,7 +102,10 @@ def convention_overview(convention: Convention, *, year: int, today: dt.date) ->
         quote, error = None, str(exc)
     quotas = []
     if quote is not None:
-        usage = {u.counter: u.quantity for u in convention.member.usage_records.filter(year=year)}
+        records = getattr(convention.member, "usage_of_year", None)  # préchargés par la page
+        if records is None:
+            records = convention.member.usage_records.filter(year=year)
+        usage = {u.counter: u.quantity for u in records}
         for code, included in quote.entitlements.items():
             quotas.append(QuotaUse(code, included, usage.get(code)))
     return ConventionOverview(convention, quote, error, quotas, end, anniversary, deadline)

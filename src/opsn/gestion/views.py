@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -121,10 +122,15 @@ def _member_page(
     year_query = YearQueryForm(request.GET, today=today, default=today.year)
     year = year_query.year
     given = forms_in_error or {}
-    overviews = [
-        selectors.convention_overview(c, year=year, today=today)
-        for c in member.conventions.select_related("catalogue").all()
-    ]
+    # Chaque section lue une fois, partagée par les devis (bridge) et le gabarit : abonnements,
+    # rattachés, interventions et relevés préchargés, catalogue avec son opérateur.
+    conventions = list(
+        member.conventions.select_related("catalogue__operator").prefetch_related("subscriptions")
+    )
+    prefetch_related_objects([member], "attached", "interventions")
+    usages = list(member.usage_records.order_by("-year", "counter"))
+    member.usage_of_year = [u for u in usages if u.year == year]
+    overviews = [selectors.convention_overview(c, year=year, today=today) for c in conventions]
     return render(
         request,
         "gestion/member_detail.html",
@@ -134,7 +140,7 @@ def _member_page(
             "syntheses": overviews,
             "interventions": member.interventions.all()[:50],
             "certificats": member.certificates.all(),
-            "usages": member.usage_records.order_by("-year", "counter"),
+            "usages": usages,
             "rattaches": member.attached.all(),
             "audit": selectors.audit_for(member)[:30],
             "demandes": member.requests.select_related("author", "handled_by")[:20],
