@@ -2,12 +2,14 @@
 
 - `python tests/billing/taches.py etat` : état des factures, campagnes et séquences (JSON) ;
 - `python tests/billing/taches.py rendu DOSSIER` : jeu Gironde Numérique facturé, avoir,
-  `render_pdfs(workers=2)` et `pdf_zip` (JSON).
+  `render_pdfs(workers=2)` et `pdf_zip`, empreintes des mêmes PDF rendus dans ce
+  processus (JSON).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sys
 from decimal import Decimal
@@ -75,6 +77,7 @@ def rendu(directory: Path) -> dict:
     from scenarios import build_gironde_documents
 
     from opsn.facturation.billing import billing_run, invoice_credit
+    from opsn.facturation.documents import invoice_pdf
     from opsn.facturation.exports import pdf_zip, render_pdfs
     from opsn.gestion.models import Invoice, Operator
     from opsn.gestion.permissions import SYSTEM
@@ -94,6 +97,11 @@ def rendu(directory: Path) -> dict:
     return {
         "numeros": sorted(Invoice.objects.filter(operator=gn).values_list("number", flat=True)),
         "xml": {i.number: i.xml for i in Invoice.objects.filter(operator=gn)},
+        # rendu dans ce processus-ci : les processus « spawn » doivent donner les mêmes octets
+        "empreintes": {
+            i.number: hashlib.sha256(invoice_pdf(i)).hexdigest()
+            for i in Invoice.objects.filter(operator=gn)
+        },
         "chemins": [str(p) for p in paths],
         "relance": [str(p) for p in again],
         "archive": str(archive),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -22,6 +23,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from opsn.core.money import fmt_fr
+from opsn.facturation import documents
 from opsn.facturation.billing import billing_run, invoice_credit
 from opsn.facturation.documents import NS, check_xml, invoice_pdf, invoice_xml, statement_pdf
 from opsn.facturation.exports import TITRES_COLUMNS, titres_csv
@@ -65,6 +67,23 @@ def _pdftotext(pdf: bytes, tmp_path: Path, name: str) -> str:
 
 def _flat(text: str) -> str:
     return " ".join(text.split())
+
+
+def _xmp(pdf: bytes) -> etree._Element:
+    """Métadonnées XMP du catalogue, lues comme du XML (elles doivent en être)."""
+    data = PdfReader(io.BytesIO(pdf)).trailer["/Root"]["/Metadata"].get_object().get_data()
+    start, end = data.index(b"<x:xmpmeta"), data.index(b"</x:xmpmeta>") + len(b"</x:xmpmeta>")
+    return etree.fromstring(data[start:end])
+
+
+FX = "{urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#}"
+XMP_NS = {
+    "pdfaid": "http://www.aiim.org/pdfa/ns/id/",
+    "pdfuaid": "http://www.aiim.org/pdfua/ns/id/",
+    "pdfaSchema": "http://www.aiim.org/pdfa/ns/schema#",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+}
 
 
 def test_totals_and_mixed_vat(gironde) -> None:
@@ -162,12 +181,34 @@ def test_invoice_pdf_is_pdfa3_facturx_and_readable(gironde, key: str, tmp_path) 
     assert filename == "factur-x.xml"
     assert xml == invoice.xml.encode(), "le XML embarqué est celui de la facture"
 
-    reader = PdfReader(io.BytesIO(pdf))
+    reader = PdfReader(io.BytesIO(pdf), strict=True)
     assert "factur-x.xml" in reader.attachments
-    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
+    catalog = reader.trailer["/Root"]
+    (filespec,) = [f.get_object() for f in catalog["/AF"]]
+    assert (filespec["/F"], filespec["/UF"], filespec["/AFRelationship"]) == (
+        "factur-x.xml",
+        "factur-x.xml",
+        "/Data",
+    ), "fichier associé Factur-X (PDF/A-3)"
+    assert filespec["/EF"]["/F"].get_object()["/Subtype"] == "/text/xml"
+    xmp = catalog["/Metadata"].get_object().get_data().decode()
     assert re.search(r"pdfaid:part(>|=\")3", xmp), "PDF/A-3 déclaré dans les métadonnées XMP"
     assert re.search(r"pdfaid:conformance(>|=\")B", xmp), "conformité PDF/A-3b"
     assert "EN 16931" in xmp, "profil Factur-X déclaré"
+    meta = _xmp(pdf)
+    assert meta.findtext(f".//{FX}DocumentType") == "INVOICE"
+    assert meta.findtext(f".//{FX}DocumentFileName") == "factur-x.xml"
+    assert meta.findtext(f".//{FX}Version") == "1.0"
+    assert meta.findtext(f".//{FX}ConformanceLevel") == "EN 16931"
+    schemas = [e.text for e in meta.iterfind(".//pdfaSchema:namespaceURI", XMP_NS)]
+    assert FX.strip("{}") in schemas, "schéma d'extension PDF/A du préfixe fx déclaré"
+    assert meta.findtext(".//pdfuaid:part", namespaces=XMP_NS) == "1", "PDF/UA-1"
+    assert invoice.number in meta.findtext(".//dc:title//{*}li", namespaces=XMP_NS)
+    # Accessibilité : PDF balisé (arbre de structure), langue, titre affiché.
+    assert bool(catalog["/MarkInfo"]["/Marked"])
+    assert "/StructTreeRoot" in catalog
+    assert catalog["/Lang"] == "fr-FR"
+    assert bool(catalog["/ViewerPreferences"]["/DisplayDocTitle"])
     info = subprocess.run(
         [
             "pdfinfo",
@@ -212,9 +253,13 @@ def test_invoice_pdf_is_pdfa3_facturx_and_readable(gironde, key: str, tmp_path) 
 def test_statement_pdf(gironde, tmp_path) -> None:
     invoice = gironde["mixed"]
     pdf = statement_pdf(invoice)
-    reader = PdfReader(io.BytesIO(pdf))
+    reader = PdfReader(io.BytesIO(pdf), strict=True)
     xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
     assert re.search(r"pdfaid:part(>|=\")3", xmp)
+    assert reader.trailer["/Root"]["/Lang"] == "fr-FR"
+    assert "/StructTreeRoot" in reader.trailer["/Root"], "PDF balisé"
+    assert not reader.attachments, "l'état n'embarque pas de XML"
+    assert statement_pdf(invoice) == pdf, "rendu déterministe"
     text = _pdftotext(pdf, tmp_path, "etat")
     for expected in (
         "État des prestations souscrites",
@@ -226,6 +271,45 @@ def test_statement_pdf(gironde, tmp_path) -> None:
         assert expected in text, f"« {expected} » absent de l'état"
     for line in invoice.lines.all():
         assert _flat(line.label) in text, f"libellé « {line.label} » absent de l'état"
+
+
+def test_pdf_is_deterministic(gironde) -> None:
+    """Même pièce, mêmes octets : date de création = date d'émission, aucun identifiant
+    tiré au hasard ; un PDF perdu se refait à l'identique (même empreinte SHA-256)."""
+    invoice = gironde["mixed"]
+    pdf = invoice_pdf(invoice)
+    assert invoice_pdf(invoice) == pdf
+    documents._compiler.cache_clear()  # compilateur neuf : rien ne vient d'un cache
+    assert invoice_pdf(invoice) == pdf
+    assert invoice_pdf(gironde["vat"]) != pdf
+    info = subprocess.run(
+        ["pdfinfo", "-isodates", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    assert re.search(r"CreationDate:\s+2022-01-15T00:00:00", info), info
+    assert _xmp(pdf).findtext(".//xmp:CreateDate", namespaces=XMP_NS).startswith("2022-01-15")
+
+
+HOSTILE = '=HYPERLINK("x";"y") #set *b* _i_ $y$ \\ <l> @r & é'
+
+
+def test_hostile_text_renders_literally(gironde, tmp_path) -> None:
+    """Les chaînes de l'utilisateur ne sont jamais du balisage Typst : `#`, `*`, `_`, `$`,
+    `\\`, `<`, `@` et une formule de tableur s'affichent tels quels, dans la page comme dans
+    les métadonnées (XMP toujours du XML valide)."""
+    invoice = gironde["mixed"]
+    invoice.debtor = {**invoice.debtor, "nom": HOSTILE}
+    lines = list(invoice.lines.all())
+    lines[0].label = f"Prestation {HOSTILE}"
+    pdf = invoice_pdf(invoice, lines)
+    text = _pdftotext(pdf, tmp_path, "hostile")
+    assert HOSTILE in text
+    assert f"Prestation {HOSTILE}" in text
+    assert text.count("HYPERLINK") == 2, "nom et libellé, rien d'autre"
+    assert HOSTILE in _xmp(pdf).findtext(".//dc:description//{*}li", namespaces=XMP_NS)
+    _, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+    assert xml == invoice.xml.encode()
+    statement = _pdftotext(statement_pdf(invoice), tmp_path, "etat-hostile")
+    assert HOSTILE in statement
 
 
 def test_titres_csv(gironde) -> None:
@@ -311,6 +395,8 @@ def test_render_pdfs_in_parallel_and_zip(file_db_env, tmp_path) -> None:
     for path in paths:
         _, xml = facturx.get_xml_from_pdf(path.read_bytes(), check_xsd=True)
         assert xml.decode() == result["xml"][path.stem], f"{path.name} : XML embarqué"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert digest == result["empreintes"][path.stem], f"{path.name} : mêmes octets partout"
     with zipfile.ZipFile(result["archive"]) as archive:
         assert sorted(archive.namelist()) == [f"{n}.pdf" for n in numbers]
         for path in paths:
