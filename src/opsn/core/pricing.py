@@ -13,20 +13,26 @@ explication des lignes (R25), arrondis (R26).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
-from typing import Literal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
 
 from opsn.core import dates
 from opsn.core.errors import PricingError
 from opsn.core.index import IndexTable, Revision
 from opsn.core.members import Member, Subscription
 from opsn.core.model import (
+    DIMENSIONS,
     PHASE_FR,
+    PHASES,
     Axis,
     Catalogue,
     CellValue,
     Component,
+    CountingRule,
     Criterion,
     Grid,
     Service,
@@ -34,10 +40,11 @@ from opsn.core.model import (
     StratumRow,
     VatRegime,
 )
-from opsn.core.money import ZERO, fmt_fr, round_cents
+from opsn.core.money import CENT, ZERO, fmt_fr, round_cents
 from opsn.core.ranges import box_inside
 
 Status = Literal["montant", "sur_devis", "prix_manquant", "inclus"]
+_ONE = Decimal(1)
 
 
 @dataclass(slots=True, eq=False)
@@ -98,14 +105,16 @@ class Line:
         return self.revision.ratio if self.revision and self.revision.steps else None
 
 
-@dataclass(frozen=True)
+# Totaux et devis : valeurs figées par convention, comme `Line` (une classe `frozen` coûte
+# trop cher à construire pour le calcul de masse : un devis par adhérent).
+@dataclass(slots=True)
 class VatTotal:
     regime: VatRegime
     net: Decimal
     vat: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Totals:
     net: Decimal
     vat: Decimal
@@ -123,7 +132,7 @@ class AllowanceUse:
     clause: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MemberQuote:
     member: Member
     year: int
@@ -147,15 +156,52 @@ class MemberQuote:
 
 def compute_totals(lines: list[Line] | tuple[Line, ...]) -> Totals:
     """R23 : TVA par taux, calculée sur le total HT de ce taux, arrondie au centime."""
-    groups: dict[tuple[str, Decimal], tuple[VatRegime, Decimal]] = {}
+    # Regroupement par régime (objet du catalogue, partagé par ses lignes), puis par
+    # (type, taux) : le premier régime rencontré d'un taux le nomme.
+    regime: VatRegime | None = None
+    net = ZERO
+    for line in lines:  # cas courant : un seul régime pour toute la pièce
+        amount = line.amount
+        if amount is not None:
+            if line.vat is not regime:
+                if regime is not None:
+                    break
+                regime = line.vat
+            net += amount
+    else:
+        if regime is None:
+            return Totals(ZERO, ZERO, ZERO, ())
+        vat = round_cents(net * regime.rate / 100) if regime.kind == "ht" else ZERO
+        net = round_cents(net)
+        return Totals(net, vat, net + vat, (VatTotal(regime, net, vat),))
+    amounts: dict[int, list[Decimal]] = {}
+    regimes: dict[int, VatRegime] = {}
     for line in lines:
-        if line.amount is None:
-            continue
-        key = (line.vat.kind, line.vat.rate)
-        regime, net = groups.get(key, (line.vat, ZERO))
-        groups[key] = (regime, net + line.amount)
+        amount = line.amount
+        if amount is not None:
+            key = id(line.vat)
+            found = amounts.get(key)
+            if found is None:
+                amounts[key] = [amount]
+                regimes[key] = line.vat
+            else:
+                found.append(amount)
+    groups: dict[tuple[str, Decimal], list] = {}
+    for key, values in amounts.items():
+        regime = regimes[key]
+        rate_key = (regime.kind, regime.rate)
+        group = groups.get(rate_key)
+        if group is None:
+            groups[rate_key] = [regime, sum(values, ZERO)]
+        else:
+            group[1] += sum(values, ZERO)
+    if len(groups) == 1:
+        (((kind, rate), (regime, net)),) = groups.items()
+        vat = round_cents(net * rate / 100) if kind == "ht" else ZERO
+        net = round_cents(net)
+        return Totals(net, vat, net + vat, (VatTotal(regime, net, vat),))
     by_rate = []
-    for (kind, rate), (regime, net) in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    for (kind, rate), (regime, net) in sorted(groups.items()):
         vat = round_cents(net * rate / 100) if kind == "ht" else ZERO
         by_rate.append(VatTotal(regime, round_cents(net), vat))
     net = sum((t.net for t in by_rate), ZERO)
@@ -163,8 +209,228 @@ def compute_totals(lines: list[Line] | tuple[Line, ...]) -> Totals:
     return Totals(net, vat, net + vat, tuple(by_rate))
 
 
+class _Priced:
+    """Prix d'une composante pour une clé donnée (voir `Pricer._priced`), et les champs
+    d'une ligne qui en découlent, prêts à l'emploi : `head`, les 16 premiers champs d'une
+    ligne d'une unité (quantité 1, libellé de la composante) ; `mid`, ses champs du
+    statut à la révision (tout sauf l'identité du service et de la composante)."""
+
+    __slots__ = (
+        "base_amount",
+        "base_year",
+        "head",
+        "mid",
+        "origin",
+        "revision",
+        "status",
+        "stratum",
+        "unit_price",
+    )
+
+    def __init__(
+        self,
+        cp: _ComponentPlan,
+        status: Status,
+        base_amount: Decimal | None,
+        base_year: int | None,
+        stratum: str | None,
+        origin: str,
+        unit_price: Decimal | None,
+        revision: Revision | None,
+    ) -> None:
+        self.status = status
+        self.base_amount = base_amount
+        self.base_year = base_year
+        self.stratum = stratum
+        self.origin = origin
+        self.unit_price = unit_price
+        self.revision = revision
+        service, comp = cp.service, cp.comp
+        one = None if unit_price is None else round_cents(unit_price)
+        self.mid = (status, _ONE, comp.unit, unit_price, one, cp.vat, comp.clause, stratum)
+        self.mid += (base_amount, base_year, revision)
+        self.head = (service.code, service.label, comp.code, comp.label, service.family)
+        self.head += self.mid
+
+
+class _ComponentPlan:
+    """Ce que le calcul de masse lit d'une composante, réuni une fois par calculateur.
+
+    Les prix sont mémorisés par clé : une composante à prix fixe (montant, sur devis, à
+    renseigner, bon de commande sans montant saisi) n'en a qu'un ; une table par ligne de
+    strate retenue ; une grille à grandeurs simples par type d'adhérent et grandeurs ; et
+    chacun par montant saisi. Un prix est calculé à la première ligne qui en a besoin :
+    la révision lève donc ses erreurs (tarif postérieur à l'année, indice manquant)
+    exactement quand l'ancien calcul ligne à ligne les levait."""
+
+    __slots__ = (
+        "comp",
+        "entitlement",
+        "fixed",
+        "fixed_kind",
+        "grid_dims",
+        "phase",
+        "price_kind",
+        "prices",
+        "qkind",
+        "qname",
+        "service",
+        "static",
+        "vat",
+    )
+
+    def __init__(
+        self, catalogue: Catalogue, service: Service, comp: Component, vat: VatRegime
+    ) -> None:
+        self.service = service
+        self.comp = comp
+        self.phase = comp.phase
+        self.qkind = comp.quantity.kind
+        self.qname = comp.quantity.name
+        self.entitlement = comp.quantity.entitlement
+        self.price_kind = comp.price.kind
+        # un montant imprimé ne dépend de rien (un montant saisi ne le remplace pas, R14) ;
+        # sur devis, à renseigner, bon de commande ne dépendent que du montant saisi
+        self.fixed_kind = comp.price.kind == "montant"
+        self.static = comp.price.kind not in ("table", "grille")
+        self.vat = vat
+        self.fixed: _Priced | None = None
+        self.prices: dict[tuple, _Priced] = {}
+        # grandeurs des axes d'une grille, si ce sont toutes des grandeurs simples de
+        # l'adhérent (population, agents, budget) : le prix et le libellé du palier n'en
+        # dépendent qu'avec le type de l'adhérent
+        self.grid_dims: tuple[tuple[str, str], ...] | None = None
+        if comp.price.kind == "grille":
+            grid = catalogue.grids[comp.price.table]  # type: ignore[index]
+            axes = [grid.columns] if grid.rows is None else [grid.columns, grid.rows]
+            if all(axis.dimension in DIMENSIONS for axis in axes):
+                self.grid_dims = tuple((axis.dimension, grid.population) for axis in axes)
+
+
+class _ServicePlan:
+    __slots__ = (
+        "allowances",
+        "by_phase",
+        "components",
+        "entitlements",
+        "ruled",
+        "service",
+        "validity_years",
+    )
+
+    def __init__(self, catalogue: Catalogue, service: Service) -> None:
+        vat = catalogue.vat_regimes[service.vat]
+        self.service = service
+        self.components = tuple(
+            _ComponentPlan(catalogue, service, comp, vat) for comp in service.components
+        )
+        # composantes dues selon la phase de l'abonnement (R12)
+        self.by_phase = {
+            phase: tuple(cp for cp in self.components if cp.phase in ("toutes", phase))
+            for phase in PHASES
+        }
+        self.validity_years = service.validity_years
+        self.entitlements = service.entitlements
+        # exclusivités et prérequis : contrôlés seulement si un service actif en a
+        self.ruled = bool(service.exclusive_group or service.prerequisites)
+        # dotations sans intervention : leur usage de l'année est nul (R20)
+        self.allowances = tuple(
+            (a.code, AllowanceUse(a.code, a.label, a.quantity, ZERO, a.period_years, a.clause))
+            for a in service.allowances
+        )
+
+
+class _CriteriaMemo:
+    """Résultat mémorisé d'un calcul qui ne dépend de l'adhérent qu'à travers des critères
+    (R1–R3) : la ligne retenue d'une table de strates, l'exclusion d'un rattaché du
+    comptage des EP (R6).
+
+    Un critère ne lit que le type, la nature et les catégories de l'adhérent, et la région
+    élémentaire où tombe chaque grandeur contrainte : entre deux bornes consécutives des
+    intervalles (ou sur une borne), l'appartenance à chaque intervalle est constante (comme
+    pour `ranges.sample_points`). La clé de mémoire est donc exacte ; une grandeur
+    manquante repasse par le calcul complet, qui lève la même erreur qu'avant."""
+
+    __slots__ = ("compute", "dims", "memo", "population")
+
+    def __init__(
+        self,
+        criteria: Iterable[Criterion],
+        population: str,
+        compute: Callable[[Member, dict[str, Decimal] | None], Any],
+    ) -> None:
+        bounds: dict[str, set[Decimal]] = {}
+        for c in criteria:
+            for dim, rng in c.bounds:
+                found = bounds.setdefault(dim, set())
+                found.add(rng.low)
+                if rng.high is not None:
+                    found.add(rng.high)
+        self.dims = tuple((dim, sorted(values)) for dim, values in sorted(bounds.items()))
+        self.population = population
+        self.compute = compute
+        self.memo: dict[tuple, Any] = {}
+
+    def __call__(self, member: Member, quantities: dict[str, Decimal] | None = None) -> Any:
+        key: list = [member.kind, member.nature, member.categories]
+        for dim, ordered in self.dims:
+            if dim == "population":
+                value: object = member.population(self.population)
+            elif dim == "agents":
+                value = member.agents
+            elif dim == "budget_keur":
+                value = member.budget_keur
+            elif dim.startswith("quantite."):
+                value = (quantities or {}).get(dim[9:])
+            else:
+                value = None
+            if value is None:
+                return self.compute(member, quantities)
+            i = bisect_left(ordered, value)
+            key.append(2 * i + 1 if i < len(ordered) and ordered[i] == value else 2 * i)
+        frozen = tuple(key)
+        try:
+            return self.memo[frozen]
+        except KeyError:
+            result = self.memo[frozen] = self.compute(member, quantities)
+            return result
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _grid_key(
+    dims: tuple[tuple[str, str], ...] | None, member: Member, entered: Decimal | None
+) -> tuple | None:
+    """Clé du prix d'une grille à grandeurs simples ; None si une grandeur manque (le calcul
+    complet lève alors son erreur) ou si la grille compte des rattachés ou lit un usage."""
+    if dims is None:
+        return None
+    # montants et budgets décimaux par leur texte : 100 et 100,00 s'écrivent différemment
+    key: list = [member.kind, _text(entered)]
+    for dim, population in dims:
+        if dim == "population":
+            value: object = member.population(population)
+        elif dim == "agents":
+            value = member.agents
+        else:
+            value = member.budget_keur
+            if value is not None:
+                value = str(value)
+        if value is None:
+            return None
+        key.append(value)
+    return tuple(key)
+
+
 class Pricer:
-    """Calcule les devis d'un catalogue pour une année ; met en cache révisions et strates."""
+    """Calcule les devis d'un catalogue pour une année ; met en cache révisions et strates.
+
+    Le calcul de masse (benchmarks/) passe par des plans préparés une fois par service
+    (`_ServicePlan`) : prix fixes révisés une seule fois, strates mémorisées par région
+    (`_StrataIndex`), contrôles sautés quand aucun service actif n'en porte. Chaque ligne
+    garde de quoi rédiger son explication à la demande (R25)."""
 
     def __init__(self, catalogue: Catalogue, index: IndexTable | None, year: int) -> None:
         self.catalogue = catalogue
@@ -172,6 +438,49 @@ class Pricer:
         self.year = year
         self._revisions: dict[tuple[Decimal, int, str], Revision] = {}
         self._year_bounds = (dt.date(year, 1, 1), dt.date(year, 12, 31))
+        self._plans: dict[str, _ServicePlan] = {}
+        self._strata: dict[int, _CriteriaMemo] = {}
+        self._exclusions: dict[int, _CriteriaMemo] = {}
+        self._last_count: tuple[Member, CountingRule, int] | None = None
+        self._rule_rights: tuple[str, ...] | None = None
+        self._rule_memo: dict[tuple, list[str]] = {}
+
+    def _plan(self, code: str) -> _ServicePlan:
+        plan = self._plans.get(code)
+        if plan is None:
+            plan = self._plans[code] = _ServicePlan(self.catalogue, self.catalogue.services[code])
+        return plan
+
+    def _stratum(
+        self, table: StrataTable, member: Member, quantities: dict[str, Decimal] | None = None
+    ) -> StratumRow | None:
+        memo = self._strata.get(id(table))
+        if memo is None:
+            memo = self._strata[id(table)] = _CriteriaMemo(
+                (c for row in table.rows for c in row.criteria),
+                table.population,
+                functools.partial(resolve_stratum, table),
+            )
+        return memo(member, quantities)
+
+    def _counted(self, rule: CountingRule, member: Member) -> int:
+        """R6 : rattachés comptés (exclusions mémorisées ; compte gardé pour l'adhérent en
+        cours, dont plusieurs composantes lisent le même comptage)."""
+        last = self._last_count
+        if last is not None and last[0] is member and last[1] is rule:
+            return last[2]
+        memo = self._exclusions.get(id(rule))
+        if memo is None:
+
+            def excluded(m: Member, _: object) -> bool:
+                return any(criterion_matches(c, m, rule.population) for c in rule.exclude)
+
+            memo = self._exclusions[id(rule)] = _CriteriaMemo(
+                rule.exclude, rule.population, excluded
+            )
+        count = sum(1 for m in member.attached if not memo(m))
+        self._last_count = (member, rule, count)
+        return count
 
     # -- point d'entrée ------------------------------------------------------
     def quote(self, member: Member) -> MemberQuote:
@@ -180,40 +489,58 @@ class Pricer:
         warnings: list[str] = []
         notes: list[str] = []
         conv_end = None
-        if member.convention is not None:
-            conv_end = member.convention.end or dates.effective_end(
-                member.convention.signature, member.convention.notice_received, cat.convention
+        convention = member.convention
+        signature = None
+        if convention is not None:
+            signature = convention.signature
+            conv_end = convention.end or dates.effective_end(
+                signature, convention.notice_received, cat.convention
             )
             if conv_end is not None:
                 notes.append(
-                    f"Convention signée le {_d(member.convention.signature)}, fin au "
+                    f"Convention signée le {_d(signature)}, fin au "
                     f"{_d(conv_end)} ({cat.convention.clause}) : dernière année facturée "
                     f"{dates.last_billed_year(conv_end)}."
                 )
         # R21 : un abonnement actif un seul jour de l'année est dû pour l'année entière.
         first_day, last_day = self._year_bounds
-        active: list[Subscription] = []
+        plan_of = self._plans.get
+        active: list[tuple[Subscription, _ServicePlan]] = []
+        ruled = False
         for sub in member.subscriptions:
-            end = _min_date(sub.end, conv_end)
-            if self.start_of(member, sub) <= last_day and (end is None or end > first_day):
-                active.append(sub)
-        entitlements, stratum = self.entitlements(member, active)
-        lines: list[Line] = []
-        for sub in active:
-            lines.extend(self.subscription_lines(member, sub, entitlements))
-        self.check_rules(member, active, entitlements, warnings)
-        allowance_uses = self.interventions(member, active, conv_end, lines)
+            start = sub.start
+            if signature is not None and signature > start:
+                start = signature
+            end = sub.end
+            if conv_end is not None and (end is None or conv_end < end):
+                end = conv_end
+            if start <= last_day and (end is None or end > first_day):
+                plan = plan_of(sub.service) or self._plan(sub.service)
+                active.append((sub, plan))
+                ruled = ruled or plan.ruled
+        entitlements, stratum = self._entitlements(member, active)
+        lines = self._lines(member, active, entitlements)
+        if ruled:
+            warnings.extend(self._rules(member, active, entitlements))
+        if member.interventions:
+            allowance_uses = self.interventions(member, [s for s, _ in active], conv_end, lines)
+        else:
+            zero: dict[str, AllowanceUse] = {}
+            for _, plan in active:
+                for code, use in plan.allowances:
+                    zero[code] = use
+            allowance_uses = list(zero.values())
         return MemberQuote(
-            member=member,
-            year=year,
-            catalogue=cat.ident,
-            lines=tuple(lines),
-            entitlements=entitlements,
-            entitlements_stratum=stratum,
-            allowances=tuple(allowance_uses),
-            warnings=tuple(warnings),
-            totals=compute_totals(lines),
-            notes=tuple(notes),
+            member,
+            year,
+            cat.ident,
+            tuple(lines),
+            entitlements,
+            stratum,
+            tuple(allowance_uses),
+            tuple(warnings),
+            compute_totals(lines),
+            tuple(notes),
         )
 
     @staticmethod
@@ -234,21 +561,26 @@ class Pricer:
     def entitlements(
         self, member: Member, active: list[Subscription]
     ) -> tuple[dict[str, int], str | None]:
+        return self._entitlements(member, [(sub, self._plan(sub.service)) for sub in active])
+
+    def _entitlements(
+        self, member: Member, active: list[tuple[Subscription, _ServicePlan]]
+    ) -> tuple[dict[str, int], str | None]:
         result: dict[str, int] = {}
         label = None
-        for sub in active:
-            service = self.catalogue.services[sub.service]
-            if service.entitlements is None:
+        for _, plan in active:
+            rights = plan.entitlements
+            if rights is None:
                 continue
-            table = self.catalogue.tables[service.entitlements.table]
-            row = resolve_stratum(table, member)
+            table = self.catalogue.tables[rights.table]
+            row = self._stratum(table, member)
             if row is None:
                 raise PricingError(
                     f"{member.name} : aucune strate de « {table.label} » ne correspond "
                     f"({_describe_member(member, table.population)})"
                 )
             label = row.label
-            for col in service.entitlements.columns:
+            for col in rights.columns:
                 value = row.values[col]
                 if isinstance(value, int):
                     result[col] = max(result.get(col, 0), value)
@@ -258,86 +590,92 @@ class Pricer:
     def subscription_lines(
         self, member: Member, sub: Subscription, entitlements: dict[str, int]
     ) -> list[Line]:
-        service = self.catalogue.services[sub.service]
-        year = self.year
-        first = self.first_year(member, sub)
-        if service.validity_years:
-            elapsed = year - first
-            if elapsed % service.validity_years:
-                return []
-            phase_now = "premiere_annee" if elapsed == 0 else "renouvellement"
-        else:
-            phase_now = "premiere_annee" if year == first else "annees_suivantes"
-        lines: list[Line] = []
-        for comp in service.components:
-            if comp.phase != "toutes" and comp.phase != phase_now:
-                continue
-            lines.extend(self.component_lines(member, sub, service, comp, entitlements, phase_now))
-        return lines
+        return self._lines(member, [(sub, self._plan(sub.service))], entitlements)
 
-    def component_lines(
+    def _lines(
         self,
         member: Member,
-        sub: Subscription,
-        service: Service,
-        comp: Component,
+        active: list[tuple[Subscription, _ServicePlan]],
         entitlements: dict[str, int],
-        phase_now: str,
     ) -> list[Line]:
-        q = comp.quantity
-        if q.kind == "communes_membres":
-            result = []
-            for child in member.attached:
-                if child.kind != "commune":
+        """Lignes des abonnements actifs, dans leur ordre, composante par composante."""
+        year = self.year
+        convention = member.convention
+        signature = convention.signature if convention is not None else None
+        name = member.name
+        lines: list[Line] = []
+        append = lines.append
+        for sub, plan in active:
+            start = sub.first_start if sub.first_start is not None else sub.start
+            if signature is not None and signature > start:
+                start = signature
+            first = start.year
+            validity = plan.validity_years
+            if validity:
+                elapsed = year - first
+                if elapsed % validity:
                     continue
-                result.append(
-                    self.make_line(
-                        child,
-                        sub,
-                        service,
-                        comp,
-                        Decimal(1),
-                        phase_now,
-                        suffix=f" – {child.name}",
-                        billed_to=member.name,
+                phase_now = "premiere_annee" if elapsed == 0 else "renouvellement"
+            else:
+                phase_now = "premiere_annee" if year == first else "annees_suivantes"
+            amounts = sub.amounts
+            for cp in plan.by_phase[phase_now]:
+                qkind = cp.qkind
+                if qkind == "un":
+                    priced = (
+                        cp.fixed
+                        if cp.fixed is not None
+                        and (cp.fixed_kind or not amounts or cp.comp.code not in amounts)
+                        else self._priced(cp, member, sub)
                     )
-                )
-            return result
-        if q.kind == "un":
-            quantity = Decimal(1)
-            qty_note = ""
-        elif q.kind == "quantite":
-            quantity = sub.quantities.get(q.name, ZERO)  # type: ignore[arg-type]
-            qty_note = ""
-        elif q.kind == "usage":
-            quantity = member.usage.get(q.name, ZERO)  # type: ignore[arg-type]
-            qty_note = f"usage « {q.name} » {_qty(quantity)}"
-        else:  # dépassement (R16)
-            used = member.usage.get(q.name, ZERO)  # type: ignore[arg-type]
-            included = Decimal(entitlements.get(q.entitlement, 0))  # type: ignore[arg-type]
-            quantity = max(ZERO, used - included)
-            qty_note = (
-                f"usage {_qty(used)} − inclus {_qty(included)} = {_qty(quantity)} en dépassement"
-            )
-        if quantity == 0:
-            return []
-        if quantity < 0:
-            raise PricingError(
-                f"{member.name} : quantité négative ({quantity}) pour « {service.label} »."
-            )
-        billed_to = member.name
-        return [
-            self.make_line(
-                member,
-                sub,
-                service,
-                comp,
-                quantity,
-                phase_now,
-                qty_note=qty_note,
-                billed_to=billed_to,
-            )
-        ]
+                    append(
+                        Line(*priced.head, name, cp.service, cp.comp, phase_now, "", priced.origin)
+                    )  # type: ignore[misc]
+                    continue
+                if qkind == "quantite":
+                    quantity = sub.quantities.get(cp.qname, ZERO)  # type: ignore[arg-type]
+                    qty_note = ""
+                elif qkind == "communes_membres":
+                    service, comp = cp.service, cp.comp
+                    for child in member.attached:
+                        if child.kind == "commune":
+                            priced = self._priced(cp, child, sub)
+                            append(
+                                Line(
+                                    service.code,
+                                    service.label,
+                                    comp.code,
+                                    f"{comp.label} – {child.name}",
+                                    service.family,
+                                    *priced.mid,
+                                    name,
+                                    service,
+                                    comp,
+                                    phase_now,
+                                    "",
+                                    priced.origin,
+                                )
+                            )
+                    continue
+                elif qkind == "usage":
+                    quantity = member.usage.get(cp.qname, ZERO)  # type: ignore[arg-type]
+                    qty_note = f"usage « {cp.qname} » {_qty(quantity)}"
+                else:  # dépassement (R16)
+                    used = member.usage.get(cp.qname, ZERO)  # type: ignore[arg-type]
+                    included = Decimal(entitlements.get(cp.entitlement, 0))  # type: ignore[arg-type]
+                    quantity = max(ZERO, used - included)
+                    qty_note = (
+                        f"usage {_qty(used)} − inclus {_qty(included)} = {_qty(quantity)} "
+                        "en dépassement"
+                    )
+                if quantity == 0:
+                    continue
+                if quantity < 0:
+                    raise PricingError(
+                        f"{name} : quantité négative ({quantity}) pour « {plan.service.label} »."
+                    )
+                append(self._line(cp, member, sub, quantity, phase_now, name, "", qty_note))
+        return lines
 
     def make_line(
         self,
@@ -352,19 +690,103 @@ class Pricer:
         suffix: str = "",
         qty_note: str = "",
     ) -> Line:
+        plan = next(cp for cp in self._plan(service.code).components if cp.comp is comp)
+        return self._line(plan, subject, sub, quantity, phase_now, billed_to, suffix, qty_note)
+
+    def _line(
+        self,
+        cp: _ComponentPlan,
+        subject: Member,
+        sub: Subscription,
+        quantity: Decimal,
+        phase_now: str,
+        billed_to: str,
+        suffix: str,
+        qty_note: str,
+    ) -> Line:
+        priced = self._priced(cp, subject, sub)
+        unit_price = priced.unit_price
+        if unit_price is None:
+            amount = None
+        elif quantity is _ONE:
+            amount = priced.mid[4]
+        else:
+            amount = (unit_price * quantity).quantize(CENT, ROUND_HALF_UP)
+        comp = cp.comp
+        service = cp.service
+        # positionnel : c'est le chemin le plus chaud du calcul de masse (voir benchmarks/)
+        return Line(
+            service.code,
+            service.label,
+            comp.code,
+            comp.label + suffix if suffix else comp.label,
+            service.family,
+            priced.status,
+            quantity,
+            comp.unit,
+            unit_price,
+            amount,
+            cp.vat,
+            comp.clause,
+            priced.stratum,
+            priced.base_amount,
+            priced.base_year,
+            priced.revision,
+            billed_to,
+            service,
+            comp,
+            phase_now,
+            qty_note,
+            priced.origin,
+        )
+
+    def _priced(self, cp: _ComponentPlan, subject: Member, sub: Subscription) -> _Priced:
+        """Prix mémorisé de la composante pour cet adhérent et cet abonnement : il ne
+        dépend que de la ligne de strate retenue (table), des grandeurs de l'adhérent
+        (grille à population, agents ou budget) et du montant saisi."""
+        kind = cp.price_kind
+        entered = sub.amounts.get(cp.comp.code) if sub.amounts else None
+        key: tuple | None
+        if cp.static and (entered is None or cp.fixed_kind):
+            if cp.fixed is None:
+                cp.fixed = self._pricing(cp, None, None)
+            return cp.fixed
+        if kind == "table":
+            table = self.catalogue.tables[cp.comp.price.table]  # type: ignore[index]
+            row = self._stratum(table, subject, sub.quantities)
+            key = (id(row) if row is not None else None, _text(entered))
+        elif kind == "grille":
+            key = _grid_key(cp.grid_dims, subject, entered)
+        else:
+            key = (None, _text(entered))
+        priced = cp.prices.get(key) if key is not None else None
+        if priced is None:
+            priced = self._pricing(cp, subject, sub)
+            if key is not None:
+                cp.prices[key] = priced
+        return priced
+
+    def _pricing(
+        self, cp: _ComponentPlan, subject: Member | None, sub: Subscription | None
+    ) -> _Priced:
+        """Prix d'une composante (calcul complet). `subject` et `sub` ne servent pas à un
+        prix fixe (il ne dépend que du catalogue et de l'année)."""
         cat = self.catalogue
+        comp = cp.comp
         price = comp.price
+        kind = cp.price_kind
         stratum = None
         base_amount: Decimal | None = None
         base_year: int | None = None
         status: Status = "montant"
         origin = ""
-        if price.kind == "montant":
+        if kind == "montant":
             base_amount, base_year = price.amount, price.year
-        elif price.kind in ("table", "grille"):
-            if price.kind == "table":
+        elif kind == "table" or kind == "grille":
+            assert subject is not None and sub is not None
+            if kind == "table":
                 table = cat.tables[price.table]  # type: ignore[index]
-                row = resolve_stratum(table, subject, sub.quantities)
+                row = self._stratum(table, subject, sub.quantities)
                 if row is None:
                     if table.outside == "sur_devis":
                         value: CellValue = "sur_devis"
@@ -380,7 +802,7 @@ class Pricer:
                 year_of_table = table.year
             else:
                 grid = cat.grids[price.table]  # type: ignore[index]
-                value, stratum = resolve_grid(grid, subject, cat)
+                value, stratum = resolve_grid(grid, subject, cat, self._counted)
                 year_of_table = grid.year
             if isinstance(value, Decimal):
                 base_amount, base_year = value, year_of_table
@@ -388,50 +810,24 @@ class Pricer:
                 status = "prix_manquant"
             else:
                 status = "sur_devis"
-        elif price.kind == "sur_devis":
+        elif kind == "sur_devis":
             status = "sur_devis"
-        elif price.kind == "a_renseigner" or price.kind == "bon_de_commande":
+        elif kind == "a_renseigner" or kind == "bon_de_commande":
             status = "prix_manquant"
         # montant saisi par l'utilisateur (R14 : devis accepté ; 001 art. 3.1 : bon de commande)
-        entered = sub.amounts.get(comp.code)
+        entered = sub.amounts.get(comp.code) if sub is not None and sub.amounts else None
         if entered is not None and status != "montant":
             status = "montant"
             base_amount, base_year = entered, self.year
             origin = "montant saisi (devis ou bon de commande)"
         revision = None
         unit_price = None
-        amount = None
         if status == "montant":
             assert base_amount is not None and base_year is not None
             unit_price, revision = self.revise(
-                base_amount, base_year, comp.revisable and not origin, comp, service
+                base_amount, base_year, comp.revisable and not origin, comp, cp.service
             )
-            amount = round_cents(unit_price * quantity)
-        # positionnel : c'est le chemin le plus chaud du calcul de masse (voir benchmarks/)
-        return Line(
-            service.code,
-            service.label,
-            comp.code,
-            comp.label + suffix if suffix else comp.label,
-            service.family,
-            status,
-            quantity,
-            comp.unit,
-            unit_price,
-            amount,
-            cat.vat_regimes[service.vat],
-            comp.clause,
-            stratum,
-            base_amount,
-            base_year,
-            revision,
-            billed_to,
-            service,
-            comp,
-            phase_now,
-            qty_note,
-            origin,
-        )
+        return _Priced(cp, status, base_amount, base_year, stratum, origin, unit_price, revision)
 
     # -- révision (R9–R11) ---------------------------------------------------
     def revise(
@@ -458,6 +854,37 @@ class Pricer:
         return cached.price, cached
 
     # -- contrôles : exclusivités, prérequis ---------------------------------
+    def _rules(
+        self,
+        member: Member,
+        active: list[tuple[Subscription, _ServicePlan]],
+        entitlements: dict[str, int],
+    ) -> list[str]:
+        """Avertissements de `check_rules`, mémorisés : ils ne dépendent que des services
+        actifs et des droits qu'exigent les prérequis."""
+        rights = self._rule_rights
+        if rights is None:
+            rights = self._rule_rights = tuple(
+                sorted(
+                    {
+                        p.entitlement
+                        for service in self.catalogue.services.values()
+                        for p in service.prerequisites
+                        if p.entitlement is not None
+                    }
+                )
+            )
+        key = (
+            frozenset(sub.service for sub, _ in active),
+            tuple(entitlements.get(r, 0) > 0 for r in rights),
+        )
+        found = self._rule_memo.get(key)
+        if found is None:
+            found = []
+            self.check_rules(member, [sub for sub, _ in active], entitlements, found)
+            self._rule_memo[key] = found
+        return found
+
     def check_rules(
         self,
         member: Member,
@@ -645,23 +1072,31 @@ def _more_specific(a: Criterion, b: Criterion) -> bool:
     return box_inside(a.bounds, b.bounds) and a.bounds != b.bounds
 
 
-def resolve_grid(grid: Grid, member: Member, catalogue: Catalogue) -> tuple[CellValue, str]:
-    """R5, R7 : le palier retenu est le plus petit qui contient la valeur ; au-delà, sur devis."""
+Counter = Callable[[CountingRule, Member], int]
+
+
+def resolve_grid(
+    grid: Grid, member: Member, catalogue: Catalogue, counted: Counter | None = None
+) -> tuple[CellValue, str]:
+    """R5, R7 : le palier retenu est le plus petit qui contient la valeur ; au-delà, sur devis.
+    `counted` compte les rattachés d'une règle de comptage (R6), si l'appelant le mémorise."""
     if grid.types is not None and not (member.kinds & grid.types):
         return "sur_devis", f"{member.kind} : hors grille"
-    col, col_label = _tier(grid.columns, member, grid, catalogue)
+    col, col_label = _tier(grid.columns, member, grid, catalogue, counted)
     if col is None:
         return "sur_devis", f"{col_label} : au-delà de la grille"
     if grid.rows is None:
         return grid.cells[0][col], col_label
-    row, row_label = _tier(grid.rows, member, grid, catalogue)
+    row, row_label = _tier(grid.rows, member, grid, catalogue, counted)
     if row is None:
         return "sur_devis", f"{row_label} : au-delà de la grille"
     return grid.cells[row][col], f"{row_label} × {col_label}"
 
 
-def _tier(axis: Axis, member: Member, grid: Grid, catalogue: Catalogue) -> tuple[int | None, str]:
-    value, what = _axis_value(axis.dimension, member, grid, catalogue)
+def _tier(
+    axis: Axis, member: Member, grid: Grid, catalogue: Catalogue, counted: Counter | None = None
+) -> tuple[int | None, str]:
+    value, what = _axis_value(axis.dimension, member, grid, catalogue, counted)
     for i, tier in enumerate(axis.tiers):
         if value < tier.bound or (tier.inclusive and value == tier.bound):
             return i, f"« {tier.label} » ({what})"
@@ -669,18 +1104,23 @@ def _tier(axis: Axis, member: Member, grid: Grid, catalogue: Catalogue) -> tuple
 
 
 def _axis_value(
-    dimension: str, member: Member, grid: Grid, catalogue: Catalogue
+    dimension: str,
+    member: Member,
+    grid: Grid,
+    catalogue: Catalogue,
+    counted: Counter | None = None,
 ) -> tuple[Decimal, str]:
     if dimension in catalogue.countings:
         rule = catalogue.countings[dimension]
-        counted = [
-            m
-            for m in member.attached
-            if not any(criterion_matches(c, m, rule.population) for c in rule.exclude)
-        ]
-        return Decimal(len(counted)), (
-            f"{len(counted)} {rule.label.lower()} sur {len(member.attached)} rattachés"
-        )
+        if counted is not None:
+            count = counted(rule, member)
+        else:
+            count = sum(
+                1
+                for m in member.attached
+                if not any(criterion_matches(c, m, rule.population) for c in rule.exclude)
+            )
+        return Decimal(count), f"{count} {rule.label.lower()} sur {len(member.attached)} rattachés"
     if dimension.startswith("usage."):
         counter = dimension.removeprefix("usage.")
         if counter not in member.usage:
