@@ -100,6 +100,14 @@ class Operator(models.Model):
     postcode = models.CharField("code postal", max_length=5, blank=True)
     city = models.CharField("commune", max_length=100, blank=True)
     email = models.EmailField("courriel de contact", blank=True)
+    territory = models.JSONField(
+        "territoire (départements)",
+        default=list,
+        blank=True,
+        help_text="Codes des départements où l'opérateur propose ses services (par exemple "
+        '["33"]) : le simulateur public le propose en premier aux collectivités de ce '
+        "territoire. Vide : le département de son code postal.",
+    )
     electronic_address = models.CharField(
         "adresse électronique de facturation",
         max_length=100,
@@ -912,8 +920,25 @@ class InvoiceLine(models.Model):
         return super().delete(*args, **kwargs)
 
 
+class ChangeRequestKind(models.TextChoices):
+    ADD = "ajout", "Ajouter un service"
+    QUANTITY = "quantite", "Changer une quantité"
+    STOP = "arret", "Arrêter un service"
+    NOTICE = "preavis", "Dénoncer la convention (préavis)"
+    OTHER = "autre", "Autre demande"
+
+
+class ChangeRequestStatus(models.TextChoices):
+    PENDING = "en_attente", "En attente"
+    ACCEPTED = "acceptee", "Acceptée (avenant enregistré)"
+    REFUSED = "refusee", "Refusée"
+    CLOSED = "traitee", "Traitée"
+
+
 class ChangeRequest(models.Model):
-    """Demande de modification adressée par le référent d'un adhérent (portail)."""
+    """Demande de modification adressée par le référent d'un adhérent (portail) : ajout d'un
+    service, changement de quantité, arrêt d'un service, préavis ou texte libre. Le
+    personnel l'accepte (avenant pré-rempli) ou la refuse avec un motif que le référent lit."""
 
     member = models.ForeignKey(
         Member, on_delete=models.CASCADE, related_name="requests", verbose_name="adhérent"
@@ -934,6 +959,41 @@ class ChangeRequest(models.Model):
     )
     created_at = models.DateTimeField("déposée le", auto_now_add=True)
     message = models.TextField("demande")
+    kind = models.CharField(
+        "nature", max_length=10, choices=ChangeRequestKind.choices, default=ChangeRequestKind.OTHER
+    )
+    service_code = models.CharField("service", max_length=80, blank=True)
+    subscription = models.ForeignKey(
+        "Subscription",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="abonnement concerné",
+    )
+    quantities = models.JSONField("quantités demandées", default=dict, blank=True)
+    estimate = models.JSONField(
+        "estimation montrée au référent",
+        default=dict,
+        blank=True,
+        help_text="Coût annuel avant et après la modification, et pour un préavis la date de "
+        "fin (R22), tels qu'affichés au dépôt de la demande.",
+    )
+    status = models.CharField(
+        "suite",
+        max_length=12,
+        choices=ChangeRequestStatus.choices,
+        default=ChangeRequestStatus.PENDING,
+    )
+    response = models.TextField("réponse de l'opérateur", blank=True)
+    amendment = models.ForeignKey(
+        "Amendment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="avenant issu de la demande",
+    )
     handled_at = models.DateTimeField("traitée le", null=True, blank=True)
     handled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -948,6 +1008,90 @@ class ChangeRequest(models.Model):
         verbose_name = "demande de modification"
         verbose_name_plural = "demandes de modification"
         ordering = ["-created_at"]
+
+
+class Notification(models.Model):
+    """Avis au référent d'un adhérent (portail, et par courriel) : demande acceptée ou
+    refusée, facture émise."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="notifications", verbose_name="adhérent"
+    )
+    kind = models.CharField("nature", max_length=20)
+    message = models.CharField("message", max_length=500)
+    link = models.CharField("lien", max_length=300, blank=True)
+    created_at = models.DateTimeField("le", auto_now_add=True)
+    read_at = models.DateTimeField("lue le", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "avis au référent"
+        verbose_name_plural = "avis aux référents"
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["member", "-created_at"], name="notification_recent")]
+
+
+class Quote(models.Model):
+    """Devis établi par le simulateur public : la collectivité, ses choix et le chiffrage tels
+    qu'affichés (copie figée, rendue à l'identique par sa référence), valable 3 mois."""
+
+    reference = models.CharField("référence", max_length=20, unique=True)
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="quotes", verbose_name="opérateur"
+    )
+    catalogue = models.ForeignKey(
+        CatalogueVersion,
+        on_delete=models.PROTECT,
+        related_name="quotes",
+        verbose_name="catalogue",
+    )
+    issued_on = models.DateField("établi le")
+    valid_until = models.DateField("valable jusqu'au")
+    year = models.PositiveIntegerField("année des tarifs")
+    subject = models.JSONField("collectivité", default=dict)
+    selection = models.JSONField("choix", default=dict)
+    result = models.JSONField("chiffrage", default=dict)
+    created_at = models.DateTimeField("enregistré le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "devis"
+        verbose_name_plural = "devis"
+        ordering = ["-created_at", "-pk"]
+        constraints = [_year_bounded("quote_year_bounds")]
+
+    def __str__(self) -> str:
+        return f"Devis {self.reference}"
+
+
+class Lead(models.Model):
+    """Demande de contact laissée par un visiteur depuis un devis : le personnel de
+    l'opérateur la voit dans le back-office (page « Prospects »)."""
+
+    quote = models.ForeignKey(
+        Quote, on_delete=models.PROTECT, related_name="leads", verbose_name="devis"
+    )
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="leads", verbose_name="opérateur"
+    )
+    name = models.CharField("nom", max_length=200)
+    role = models.CharField("fonction", max_length=200, blank=True)
+    email = models.EmailField("courriel")
+    phone = models.CharField("téléphone", max_length=30, blank=True)
+    message = models.TextField("message", blank=True)
+    created_at = models.DateTimeField("reçue le", auto_now_add=True)
+    handled_at = models.DateTimeField("traitée le", null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="traitée par",
+    )
+
+    class Meta:
+        verbose_name = "demande de contact"
+        verbose_name_plural = "demandes de contact"
+        ordering = ["-created_at", "-pk"]
 
 
 # -- pièces émises : PDF conservé, journal chaîné, titres de recettes (PES V2) ------------
