@@ -16,9 +16,10 @@ le rendu le relit). Mesures :
    `factur-x.xml` joint), ajout du XMP Factur-X, par facture ;
 2. pour comparaison, la voie écartée : Typst sans pièce jointe puis l'emballage du paquet
    `factur-x` (`generate_from_binary`, qui relit et réécrit le PDF avec pypdf) ;
-3. N processus « spawn » (comme `exports.render_pdfs`), chacun amorcé (Django, Typst, une
-   première facture) puis lancés ensemble : débit de rendu, et temps de démarrage d'un
-   processus, à ajouter une fois par lot de rendu.
+3. N processus « spawn » comme ceux de `exports.render_pdfs` (Typst seul, sans Django ; le
+   parent leur passe les factures mises en forme), chacun amorcé (une première facture)
+   puis lancés ensemble : débit de rendu, et temps de démarrage des processus, à ajouter
+   une fois par rendu.
 La première facture est vérifiée (`facturx.get_xml_from_pdf(check_xsd=True)` rend le XML
 exact). Le rendu de bout en bout sur une vraie base (lecture des factures, écriture des
 fichiers) est mesuré par `benchmarks/facturation.py`.
@@ -201,43 +202,46 @@ def synthetic_invoice(index: int, seed: int) -> tuple[Any, list[Any]]:
     return invoice, lines
 
 
-def render_all(invoices: list[tuple[Any, list[Any]]]) -> tuple[float, float]:
+def render_all(jobs: list[tuple[Any, Any, bytes]]) -> tuple[float, float]:
     """Secondes murales et secondes de processeur (tous fils du processus) du rendu."""
-    from opsn.facturation.documents import invoice_pdf
+    from opsn.facturation.pdf_typst import invoice_pdf_bytes
 
     t0, c0 = time.perf_counter(), time.process_time()
-    for invoice, lines in invoices:
-        invoice_pdf(invoice, lines)
+    for data, when, xml in jobs:
+        invoice_pdf_bytes(data, when, xml)
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def worker(indices: list[int], seed: int, ready: Any, go: Any, results: Any) -> None:
-    """Processus de rendu : démarrage (Django, Typst, une première facture) mesuré, puis
-    rendu de sa part des factures une fois tous les processus prêts."""
+def worker(jobs: list[tuple[Any, Any, bytes]], ready: Any, go: Any, results: Any) -> None:
+    """Processus de rendu, comme ceux de `exports.render_pdfs` : Typst seul, sans Django ;
+    démarrage (Typst, une première facture) mesuré, puis rendu de sa part des factures,
+    déjà mises en forme par le parent, une fois tous les processus prêts."""
     t0 = time.perf_counter()
-    setup_django()
-    from opsn.facturation.documents import invoice_pdf
+    sys.path.insert(0, str(ROOT / "src"))
+    from opsn.facturation.pdf_typst import invoice_pdf_bytes
 
-    invoice_pdf(*synthetic_invoice(10**6 + indices[0], seed))
-    startup = time.perf_counter() - t0
-    invoices = [synthetic_invoice(i, seed) for i in indices]
-    ready.put(startup)
+    invoice_pdf_bytes(*jobs[0])
+    ready.put(time.perf_counter() - t0)
     go.wait()
-    results.put((len(invoices), *render_all(invoices)))
+    results.put((len(jobs), *render_all(jobs)))
 
 
-def parallel(count: int, processes: int, seed: int) -> tuple[float, float, float]:
+def parallel(jobs: list[tuple[Any, Any, bytes]], processes: int) -> tuple[float, float, float]:
     """Débit de N processus amorcés lancés ensemble (secondes murales du premier départ à
     la dernière facture), débit d'après le temps de processeur de chacun (ce que donnerait
-    une machine où rien d'autre ne tourne), et temps de démarrage moyen d'un processus."""
+    une machine où rien d'autre ne tourne), et temps de démarrage d'un processus (lancement
+    « spawn », Typst, première facture)."""
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Queue(), ctx.Queue()
     go = ctx.Event()
-    shares = [list(range(count))[k::processes] for k in range(processes)]
-    procs = [ctx.Process(target=worker, args=(share, seed, ready, go, results)) for share in shares]
+    shares = [jobs[k::processes] for k in range(processes)]
+    procs = [ctx.Process(target=worker, args=(share, ready, go, results)) for share in shares]
+    t0 = time.perf_counter()
     for proc in procs:
         proc.start()
-    startups = [ready.get(timeout=300) for _ in procs]
+    for _ in procs:
+        ready.get(timeout=300)
+    startup = time.perf_counter() - t0
     t0 = time.perf_counter()
     go.set()
     done = [results.get(timeout=600) for _ in procs]
@@ -245,7 +249,7 @@ def parallel(count: int, processes: int, seed: int) -> tuple[float, float, float
     for proc in procs:
         proc.join()
     cpu_rate = sum(n / cpu for n, _, cpu in done)
-    return count / wall, cpu_rate, sum(startups) / len(startups)
+    return len(jobs) / wall, cpu_rate, startup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,12 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # 3. N processus
-    rate, cpu_rate, startup = parallel(args.factures, args.processus, args.graine)
+    from opsn.facturation.documents import invoice_render_args
+
+    jobs = [invoice_render_args(*synthetic_invoice(i, args.graine)) for i in range(args.factures)]
+    rate, cpu_rate, startup = parallel(jobs, args.processus)
     verdict = "atteinte" if rate >= TARGET_PDF_RATE else "NON atteinte"
     print(
         f"{args.processus} processus : {args.factures} PDF, {rate:.1f} PDF/s (processus amorcés) ; "
         f"{cpu_rate:.1f} PDF/s d'après leur temps de processeur ; démarrage d'un processus "
-        f"{startup:.2f} s (Django, Typst, première facture)"
+        f"{startup:.2f} s (lancement, Typst, première facture ; les processus de rendu ne chargent "
+        "pas Django)"
     )
     load = os.getloadavg()[0]
     if load > args.processus + 0.5:

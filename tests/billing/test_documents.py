@@ -23,7 +23,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from opsn.core.money import fmt_fr
-from opsn.facturation import documents
+from opsn.facturation import pdf_typst
 from opsn.facturation.billing import billing_run, invoice_credit
 from opsn.facturation.documents import NS, check_xml, invoice_pdf, invoice_xml, statement_pdf
 from opsn.facturation.exports import TITRES_COLUMNS, titres_csv
@@ -279,7 +279,7 @@ def test_pdf_is_deterministic(gironde) -> None:
     invoice = gironde["mixed"]
     pdf = invoice_pdf(invoice)
     assert invoice_pdf(invoice) == pdf
-    documents._compiler.cache_clear()  # compilateur neuf : rien ne vient d'un cache
+    pdf_typst._compiler.cache_clear()  # compilateur neuf : rien ne vient d'un cache
     assert invoice_pdf(invoice) == pdf
     assert invoice_pdf(gironde["vat"]) != pdf
     info = subprocess.run(

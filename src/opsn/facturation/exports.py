@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    as_completed,
+    wait,
+)
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,6 +45,9 @@ TITRES_COLUMNS = (
     "piece_origine",
 )
 TITRES_AMOUNTS = ("exercice", "annee_facturee", "montant_ht", "montant_tva", "montant_ttc")
+# Factures par lot de rendu PDF : des lots courts gardent les processus également occupés
+# jusqu'au bout (un lot coûte deux requêtes ; une facture, quelques millisecondes de Typst).
+PDF_BATCH = 50
 
 
 def issued_invoices(operator: Operator, year: int) -> Iterable[Invoice]:
@@ -121,6 +130,56 @@ def titres_csv(operator: Operator, year: int) -> str:
     return csv_text(TITRES_COLUMNS, titres_rows(operator, year), numeric=TITRES_AMOUNTS)
 
 
+def pdf_jobs(ids: list[int], directory: Path, size: int) -> Iterator[list[pdf_worker.Job]]:
+    """Lots de travaux de rendu, lus et mis en forme dans ce processus (un lot : deux
+    requêtes) ; un PDF déjà présent n'est pas refait (la pièce émise ne change plus)."""
+    from opsn.facturation.documents import invoice_render_args
+
+    for start in range(0, len(ids), size):
+        invoices = (
+            Invoice.objects.filter(pk__in=ids[start : start + size])
+            .prefetch_related("lines")
+            .select_related("credited_invoice", "catalogue")
+            .order_by("sequence_number", "pk")
+        )
+        batch: list[pdf_worker.Job] = []
+        for invoice in invoices:
+            path = directory / f"{invoice.number}.pdf"
+            if path.exists():
+                batch.append((str(path), None, None, None))
+            else:
+                batch.append((str(path), *invoice_render_args(invoice)))
+        yield batch
+
+
+def render_in_pool(
+    pool: ProcessPoolExecutor, batches: Iterable[list[pdf_worker.Job]], workers: int
+) -> Iterator[list[str]]:
+    """Confie les lots au pool au fur et à mesure, au plus deux par processus en attente :
+    les processus ne chôment pas et la mémoire reste bornée (56 000 factures d'une
+    campagne nationale ne sont jamais toutes en mémoire)."""
+    pending: set[Future[list[str]]] = set()
+    for batch in batches:
+        if len(pending) >= 2 * workers:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+        pending.add(pool.submit(pdf_worker.render_jobs, batch))
+    for future in as_completed(pending):
+        yield future.result()
+
+
+def pdf_pool(workers: int) -> ProcessPoolExecutor:
+    """Pool de processus « spawn » de rendu (sans Django : `pdf_worker`)."""
+    import multiprocessing
+
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        initializer=pdf_worker.init,
+        mp_context=multiprocessing.get_context("spawn"),
+    )
+
+
 def render_pdfs(
     operator: Operator,
     year: int,
@@ -130,9 +189,8 @@ def render_pdfs(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """PDF Factur-X de toutes les pièces émises de l'année, en parallèle ; un PDF déjà
-    présent n'est pas refait (la pièce émise ne change plus)."""
-    from django.db import connections
-
+    présent n'est pas refait (la pièce émise ne change plus). Ce processus lit et met en
+    forme les factures, les processus de rendu (Typst seul) rendent et écrivent."""
     directory.mkdir(parents=True, exist_ok=True)
     ids = list(
         Invoice.objects.filter(operator=operator, year=year, status=InvoiceStatus.ISSUED)
@@ -141,24 +199,18 @@ def render_pdfs(
     )
     if not ids:
         return []
-    size = max(1, min(200, -(-len(ids) // workers)))
-    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
-    connections.close_all()
+    size = max(1, min(PDF_BATCH, -(-len(ids) // workers)))
+    batches = pdf_jobs(ids, directory, size)
     done: list[Path] = []
     if workers <= 1:
-        for batch in batches:
-            done.extend(Path(p) for p in pdf_worker.render_batch(batch, str(directory)))
+        results: Iterable[list[str]] = (pdf_worker.render_jobs(batch) for batch in batches)
+        for paths in results:
+            done.extend(Path(p) for p in paths)
             if progress:
                 progress(len(done), len(ids))
         return done
-    import multiprocessing
-
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        initializer=pdf_worker.init,
-        mp_context=multiprocessing.get_context("spawn"),
-    ) as pool:
-        for paths in pool.map(pdf_worker.render_batch, batches, [str(directory)] * len(batches)):
+    with pdf_pool(workers) as pool:
+        for paths in render_in_pool(pool, batches, workers):
             done.extend(Path(p) for p in paths)
             if progress:
                 progress(len(done), len(ids))
