@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_django()
     import facturx
 
-    from opsn.facturation import documents
+    from opsn.facturation import documents, pdf_typst
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cœurs, typst {_version('typst')}")
     sample = [synthetic_invoice(i, args.graine) for i in range(args.sequentiel)]
@@ -287,11 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         data = documents.invoice_document_data(invoice, lines)
         t1 = time.perf_counter()
-        raw = documents._typst_pdf(
+        raw = pdf_typst.render(
             "facture", data, documents._creation_time(invoice), invoice.xml.encode()
         )
         t2 = time.perf_counter()
-        documents.facturx_xmp(raw)
+        pdf_typst.facturx_xmp(raw)
         t3 = time.perf_counter()
         steps["données"] += t1 - t0
         steps["typst"] += t2 - t1
@@ -305,11 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     # 2. la voie écartée : Typst sans pièce jointe + emballage du paquet factur-x
     t0 = time.perf_counter()
     for invoice, lines in sample:
-        bare = documents._typst_pdf(
+        bare = pdf_typst.render(
             "facture",
             documents.invoice_document_data(invoice, lines),
             documents._creation_time(invoice),
-            None,
         )
         facturx.generate_from_binary(
             bare,

@@ -402,3 +402,15 @@ def test_render_pdfs_in_parallel_and_zip(file_db_env, tmp_path) -> None:
         for path in paths:
             assert archive.read(path.name) == path.read_bytes()
     assert not list(tmp_path.rglob("*.tmp")), "aucun fichier temporaire laissé"
+
+
+def test_pdf_worker_does_not_load_django() -> None:
+    """Les processus de rendu ne chargent que Typst : démarrage court, aucune connexion."""
+    code = (
+        "import sys\n"
+        "from opsn.facturation import pdf_worker\n"
+        "pdf_worker.init()\n"
+        "assert 'django' not in sys.modules, sorted(m for m in sys.modules if 'django' in m)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
