@@ -56,9 +56,10 @@ def test_billing_officer_amends_a_convention(world, live_server, page, tmp_path)
     page.get_by_role("link", name="A-2018").click()
     page.get_by_role("link", name="Modifier la convention (avenant)").click()
     page.get_by_label(
-        "Postes au niveau 2 (assistance systèmes, réseaux et bureautique)", exact=True
+        "Postes au niveau 2 (assistance systèmes, réseaux et bureautique) (obligatoire)",
+        exact=True,
     ).fill("4")
-    page.get_by_label("Date d'effet").fill("2021-01-01")
+    page.get_by_label("Date d'effet (obligatoire)").fill("2021-01-01")
     page.get_by_label("Motif de l'avenant").fill("Un poste de plus au secrétariat")
     page.get_by_role("button", name="Enregistrer l'avenant").click()
 
