@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "opsn.gestion",
     "opsn.plateforme",
+    "opsn.portail",
     "axes",
 ]
 

@@ -5,5 +5,6 @@ from opsn.plateforme.admin import platform_site
 urlpatterns = [
     path("admin/", platform_site.urls),  # administration de la plateforme seulement
     path("", include("opsn.plateforme.urls")),
+    path("", include("opsn.portail.urls")),
     path("", include("opsn.gestion.urls")),
 ]

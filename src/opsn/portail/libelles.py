@@ -1,0 +1,175 @@
+"""Libellés, jamais des codes : ce que le référent lit des avenants et du journal d'audit
+(« Reconduction tacite : oui », « Postes au niveau 2 : 3 → 4 », pas `tacit_renewal : True`
+ni `{'postes_n2': '4'}`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
+
+from opsn.core.model import Catalogue
+
+OBJECT_LABELS = {
+    "member": "Adhérent",
+    "convention": "Convention",
+    "subscription": "Abonnement",
+    "amendment": "Avenant",
+    "catalogueversion": "Catalogue",
+    "operator": "Opérateur",
+}
+ACTION_LABELS = {
+    "création": "Création",
+    "modification": "Modification",
+    "suppression": "Suppression",
+}
+# Champs techniques que le référent n'a pas à lire (clés, empreintes).
+HIDDEN_FIELDS = {"id", "operator_id", "member_id", "convention_id", "previous_id", "sha256"}
+AMENDMENT_ACTIONS = {
+    "ajout": "Ajout",
+    "modification": "Modification",
+    "fin": "Fin",
+    "preavis": "Préavis reçu",
+}
+
+
+@dataclass(frozen=True)
+class Labeller:
+    """Traduit codes de services et de quantités d'un ou plusieurs catalogues."""
+
+    services: dict[str, str]
+    quantities: dict[str, str]
+
+    @classmethod
+    def of(cls, catalogues: list[Catalogue]) -> Labeller:
+        services: dict[str, str] = {}
+        quantities: dict[str, str] = {}
+        for cat in catalogues:
+            for service in cat.services.values():
+                services.setdefault(service.code, service.label)
+                for q in service.quantities:
+                    quantities.setdefault(q.code, q.label)
+        return cls(services, quantities)
+
+    def service(self, code: str | None) -> str:
+        if not code:
+            return "—"
+        return self.services.get(code, code)
+
+    def quantities_text(self, values: Any) -> str:
+        if not isinstance(values, dict) or not values:
+            return "—"
+        return " ; ".join(
+            f"{self.quantities.get(k, k)} : {number(v)}" for k, v in sorted(values.items())
+        )
+
+    def amendment(self, change: dict[str, Any]) -> str:
+        """Une ligne d'avenant : « Modification – Assistance … : Postes au niveau 2 : 3 → 4 »."""
+        action = AMENDMENT_ACTIONS.get(change.get("action", ""), "Modification")
+        head = action
+        if change.get("service"):
+            head += f" – {self.service(change['service'])}"
+        before, after = change.get("avant"), change.get("apres")
+        if change.get("action") == "fin":
+            return f"{head} : fin au {date_text(change.get('fin'))}"
+        if change.get("action") == "preavis":
+            return f"{head} : {date_text(before)} → {date_text(after)}"
+        if isinstance(before, dict) or isinstance(after, dict):
+            before, after = before or {}, after or {}
+            parts = [
+                f"{self.quantities.get(k, k)} : {number(before.get(k))} → {number(after.get(k))}"
+                for k in sorted(set(before) | set(after))
+                if before.get(k) != after.get(k)
+            ]
+            if change.get("action") == "ajout":
+                parts = [f"{self.quantities.get(k, k)} : {number(v)}" for k, v in after.items()]
+            return f"{head} : {' ; '.join(parts)}" if parts else head
+        return head
+
+    def audit(self, entry: Any) -> list[str]:
+        """Champs changés d'une entrée d'audit, en français."""
+        model = _model(entry.object_type)
+        before = entry.before or {}
+        after = entry.after or {}
+        if before and after:
+            keys = [k for k in after if before.get(k) != after.get(k)]
+        else:
+            keys = list(after or before)
+        lines = []
+        for key in keys:
+            if key in HIDDEN_FIELDS:
+                continue
+            label = field_label(model, key)
+            old, new = self.value(key, before.get(key)), self.value(key, after.get(key))
+            if key == "amounts" and old == new == "—":
+                continue
+            lines.append(f"{label} : {old} → {new}" if before and after else f"{label} : {new}")
+        return lines
+
+    def value(self, key: str, value: Any) -> str:
+        if key == "service_code":
+            return self.service(value)
+        if key == "quantities":
+            return self.quantities_text(value)
+        if key == "amounts":
+            return (
+                "—" if not value else " ; ".join(f"{k} : {number(v)} €" for k, v in value.items())
+            )
+        if key == "categories":
+            return ", ".join(value) if value else "—"
+        return plain(value)
+
+
+def _model(object_type: str) -> Any:
+    try:
+        return apps.get_model("gestion", object_type)
+    except LookupError:
+        return None
+
+
+def field_label(model: Any, attname: str) -> str:
+    if model is None:
+        return attname
+    name = attname.removesuffix("_id")
+    try:
+        verbose = str(model._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return attname
+    return verbose[:1].upper() + verbose[1:]
+
+
+def number(value: Any) -> str:
+    if value in (None, ""):
+        return "—"
+    try:
+        return f"{Decimal(str(value)).normalize():f}".replace(".", ",")
+    except InvalidOperation:
+        return str(value)
+
+
+def date_text(value: Any) -> str:
+    if not value:
+        return "—"
+    try:
+        return dt.date.fromisoformat(str(value)[:10]).strftime("%d/%m/%Y")
+    except ValueError:
+        return str(value)
+
+
+def plain(value: Any) -> str:
+    if value is True:
+        return "oui"
+    if value is False:
+        return "non"
+    if value in (None, "", [], {}):
+        return "—"
+    text = str(value)
+    if len(text) >= 10 and text[4:5] == "-" and text[7:8] == "-":
+        shown = date_text(text)
+        if shown != text:
+            return shown
+    return text if len(text) <= 80 else text[:77] + "…"
