@@ -71,8 +71,9 @@ import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", interactive=False, verbosity=0)
-from opsn.gestion.demo import build_demo
-build_demo(today=dt.date.today())
+from opsn.gestion.demo import build_demo, demo_exists
+if not demo_exists():  # --dossier réutilisé : la base est déjà prête
+    build_demo(today=dt.date.today())
 """
 
 
@@ -341,6 +342,7 @@ def main() -> None:
             cookie, opener = login(base)
             urls = discover(base, opener)
             print(f"Charge sur {base} pendant {args.duree:.0f} s…", flush=True)
+            load_before = os.getloadavg()[0]
             results, elapsed = asyncio.run(
                 load(
                     port,
@@ -354,6 +356,10 @@ def main() -> None:
             )
         finally:
             stop_server(server)
+        print(
+            f"\nCharge de la machine (moyenne sur 1 min, autres processus compris) : "
+            f"{load_before:.2f} avant la mesure, {os.getloadavg()[0]:.2f} à la fin"
+        )
         print(report(results, elapsed, args, prep))
     finally:
         if not args.garder and args.dossier is None:
