@@ -88,6 +88,9 @@ def _catalogue(operator: Operator, version: str) -> CatalogueVersion:
     return CatalogueVersion.objects.get(operator=operator, version=version)
 
 
+DEMO_TERRITORIES = {"cdg82": ["82"], "cdg47": ["47"], "gironde-numerique": ["33"]}
+
+
 @transaction.atomic
 def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     """Construit la démonstration (base vide attendue) ; renvoie les comptes créés."""
@@ -95,6 +98,9 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     services.catalogues_load_shipped()
     for operator in Operator.objects.all():
         identites_demo.fill_operator(operator)
+        # territoire proposé en premier par le simulateur public (opsn.portail)
+        operator.territory = DEMO_TERRITORIES.get(operator.code, [])
+        operator.save(update_fields=["territory"])
     services.index_values_load_shipped()
     ref = Referentiel.charger()
     users: list[DemoUser] = []
@@ -103,7 +109,10 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     def user(name: str, role: str, operator: Operator, member: Member | None = None) -> None:
         # ni superutilisateur ni staff : l'administrateur d'un opérateur gère son équipe dans
         # l'application ; l'administration Django est à la plateforme (compte « plateforme »)
-        account = User.objects.create_user(name, password=DEMO_PASSWORD)
+        # adresse fictive : les avis du portail partent vers la console de la démonstration
+        account = User.objects.create_user(
+            name, password=DEMO_PASSWORD, email=f"{name}@demo.opsn.invalid"
+        )
         StaffMembership.objects.create(user=account, operator=operator, role=role, member=member)
         users.append(
             DemoUser(name, DEMO_PASSWORD, role, operator.code, member.name if member else None)

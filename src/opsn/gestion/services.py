@@ -346,5 +346,6 @@ def change_request_submit(
 def change_request_close(*, actor: Any, request: ChangeRequest, now: dt.datetime) -> ChangeRequest:
     require(actor, "modifier_conventions", operator=request.member.operator)
     request.handled_at, request.handled_by = now, actor
-    request.save(update_fields=["handled_at", "handled_by"])
+    request.status = "traitee"  # ChangeRequestStatus.CLOSED : traitée sans avenant ni refus
+    request.save(update_fields=["handled_at", "handled_by", "status"])
     return request

@@ -68,7 +68,7 @@ def _today() -> dt.date:
 def dashboard(request: HttpRequest) -> HttpResponse:
     ms = list(memberships(request.user))
     if ms and all(m.role == Role.REFERENT for m in ms):
-        return redirect("adherent", member_id=ms[0].member_id)
+        return redirect("portail")  # l'espace du référent (opsn.portail)
     today = _today()
     deadlines = selectors.dashboard_deadlines(user=request.user, today=today)
     from opsn.facturation.views import revenue_chart
@@ -218,6 +218,9 @@ def convention_edit(request: HttpRequest, convention_id: int) -> HttpResponse:
         raise PermissionDenied("Vous n'avez pas le droit de modifier cette convention.")
     catalogue = bridge.catalogue_of(convention.catalogue)
     rows = _subscription_rows(convention, catalogue)
+    # avenant ouvert depuis une demande du référent : formulaire pré-rempli, demande acceptée
+    # à l'enregistrement (opsn.portail)
+    demande = _pending_request(request, convention)
     services_choices = sorted(
         ((s.code, s.label) for s in catalogue.services.values() if not s.day_rate),
         key=lambda x: x[1],
@@ -233,6 +236,7 @@ def convention_edit(request: HttpRequest, convention_id: int) -> HttpResponse:
         service_choices=services_choices,
         today=_today(),
         convention=convention,
+        initial=_prefill(demande, convention) if demande and request.method != "POST" else None,
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -249,6 +253,13 @@ def convention_edit(request: HttpRequest, convention_id: int) -> HttpResponse:
             form.add_service_errors(exc)
         else:
             messages.success(request, f"Avenant n° {amendment.number} enregistré.")
+            if demande is not None:
+                from opsn.portail.services import change_request_accept
+
+                change_request_accept(
+                    actor=request.user, request=demande, amendment=amendment, now=timezone.now()
+                )
+                messages.success(request, "Demande du référent acceptée ; il en est avisé.")
             return redirect("convention", convention_id=convention.pk)
     for row in rows:
         if row["obj"].ended_on is None:
@@ -257,9 +268,35 @@ def convention_edit(request: HttpRequest, convention_id: int) -> HttpResponse:
     return render(
         request,
         "gestion/convention_edit.html",
-        {"convention": convention, "abonnements": rows, "form": form},
+        {"convention": convention, "abonnements": rows, "form": form, "demande": demande},
         status=400 if form.errors else 200,
     )
+
+
+def _pending_request(request: HttpRequest, convention: Convention) -> Any:
+    """La demande du référent en attente désignée par `?demande=` (ou le champ caché du
+    formulaire), si elle porte sur cette convention ; sinon None."""
+    raw = str(request.POST.get("demande") or request.GET.get("demande") or "")
+    if not raw.isdigit() or len(raw) > 12:
+        return None
+    from opsn.gestion.models import ChangeRequest, ChangeRequestStatus
+
+    return (
+        ChangeRequest.objects.filter(
+            pk=int(raw),
+            convention=convention,
+            status=ChangeRequestStatus.PENDING,
+            handled_at__isnull=True,
+        )
+        .select_related("member")
+        .first()
+    )
+
+
+def _prefill(demande: Any, convention: Convention) -> dict[str, Any]:
+    from opsn.portail.views import amendment_prefill
+
+    return amendment_prefill(demande, convention, _today())
 
 
 def _amendment_changes(

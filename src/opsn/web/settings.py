@@ -6,7 +6,9 @@ plusieurs opérateurs sur une instance.
 
 Variables : OPSN_DONNEES, OPSN_SECRET_KEY, OPSN_DEBUG, OPSN_HOTES, OPSN_HTTPS,
 OPSN_HSTS_SECONDES, OPSN_HSTS_PRECHARGEMENT, OPSN_PROXY, OPSN_ORIGINES_CSRF, DATABASE_URL,
-OPSN_SQLITE_ATTENTE, OPSN_CONNEXION_ESSAIS, OPSN_CONNEXION_BLOCAGE_MINUTES.
+OPSN_SQLITE_ATTENTE, OPSN_CONNEXION_ESSAIS, OPSN_CONNEXION_BLOCAGE_MINUTES, OPSN_COURRIEL,
+OPSN_COURRIEL_EXPEDITEUR, OPSN_ADRESSE_SITE, OPSN_API_DEBIT, OPSN_DEVIS_DEBIT,
+OPSN_CONTACT_DEBIT.
 """
 
 from __future__ import annotations
@@ -211,3 +213,30 @@ LOGGING = {
     "handlers": {"erreurs": {"class": "logging.StreamHandler", "formatter": "simple"}},
     "loggers": {"django.request": {"handlers": ["erreurs"], "level": "ERROR"}},
 }
+
+# -- Courriel (avis aux référents, demandes de contact : docs/portail.md) ------------------
+# Moteur de courriel de Django : la console par défaut (démonstration, les messages
+# s'affichent dans la sortie du serveur) ; OPSN_COURRIEL=smtp pour un vrai serveur (réglages
+# EMAIL_HOST… de Django dans l'environnement : EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
+# EMAIL_HOST_PASSWORD, EMAIL_USE_TLS).
+_MAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}
+if "EMAIL_BACKEND" not in globals():
+    EMAIL_BACKEND = _MAIL_BACKENDS.get(
+        os.environ.get("OPSN_COURRIEL", "console"), _MAIL_BACKENDS["console"]
+    )
+    EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = _flag("EMAIL_USE_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("OPSN_COURRIEL_EXPEDITEUR", "opsn <ne-pas-repondre@localhost>")
+# Adresse publique du site, pour les liens des courriels (https://opsn.exemple.fr).
+OPSN_ADRESSE_SITE = os.environ.get("OPSN_ADRESSE_SITE", "http://127.0.0.1:8000")
+
+# -- Portail public : débits par adresse IP (opsn.portail.limites) -------------------------
+OPSN_API_DEBIT = os.environ.get("OPSN_API_DEBIT", "300/m")
+OPSN_DEVIS_DEBIT = os.environ.get("OPSN_DEVIS_DEBIT", "30/h")
+OPSN_CONTACT_DEBIT = os.environ.get("OPSN_CONTACT_DEBIT", "10/h")
