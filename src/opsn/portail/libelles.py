@@ -91,37 +91,73 @@ class Labeller:
         return head
 
     def audit(self, entry: Any) -> list[str]:
-        """Champs changés d'une entrée d'audit, en français."""
+        """Champs changés d'une entrée d'audit, en français : libellés des champs, des
+        choix, des services et des quantités ; clés techniques et champs vides omis."""
         model = _model(entry.object_type)
         before = entry.before or {}
         after = entry.after or {}
-        if before and after:
-            keys = [k for k in after if before.get(k) != after.get(k)]
-        else:
-            keys = list(after or before)
+        both = bool(before and after)
+        keys = (
+            [k for k in after if before.get(k) != after.get(k)] if both else list(after or before)
+        )
         lines = []
         for key in keys:
-            if key in HIDDEN_FIELDS:
+            if key in HIDDEN_FIELDS or (key.endswith("_id") and key != "catalogue_id"):
+                continue
+            old, new = (
+                self.value(model, key, before.get(key)),
+                self.value(model, key, after.get(key)),
+            )
+            if not both and (new if after else old) == "—":
                 continue
             label = field_label(model, key)
-            old, new = self.value(key, before.get(key)), self.value(key, after.get(key))
-            if key == "amounts" and old == new == "—":
-                continue
-            lines.append(f"{label} : {old} → {new}" if before and after else f"{label} : {new}")
+            lines.append(
+                f"{label} : {old} → {new}" if both else f"{label} : {new if after else old}"
+            )
         return lines
 
-    def value(self, key: str, value: Any) -> str:
+    def title(self, entry: Any) -> str:
+        """Désignation de l'objet, le code du service remplacé par son libellé."""
+        text = entry.object_repr
+        code = (entry.after or entry.before or {}).get("service_code")
+        if code and code in text:
+            text = text.replace(code, self.service(code))
+        return text
+
+    def value(self, model: Any, key: str, value: Any) -> str:
         if key == "service_code":
             return self.service(value)
         if key == "quantities":
             return self.quantities_text(value)
         if key == "amounts":
-            return (
-                "—" if not value else " ; ".join(f"{k} : {number(v)} €" for k, v in value.items())
-            )
+            if not value:
+                return "—"
+            return " ; ".join(f"{k} : {number(v)} €" for k, v in value.items())
         if key == "categories":
             return ", ".join(value) if value else "—"
+        if key == "catalogue_id" and value:
+            return _catalogue_label(value)
+        choices = _choices(model, key)
+        if choices and value in choices:
+            return choices[value]
         return plain(value)
+
+
+def _choices(model: Any, attname: str) -> dict[Any, str]:
+    if model is None:
+        return {}
+    try:
+        field = model._meta.get_field(attname.removesuffix("_id"))
+    except FieldDoesNotExist:
+        return {}
+    return {k: str(v) for k, v in (field.choices or ())}
+
+
+def _catalogue_label(pk: Any) -> str:
+    from opsn.gestion.models import CatalogueVersion
+
+    found = CatalogueVersion.objects.filter(pk=pk).values_list("label", flat=True).first()
+    return found or "—"
 
 
 def _model(object_type: str) -> Any:

@@ -395,6 +395,7 @@ def portal_context(member: Any, year: int, today: dt.date) -> dict[str, Any]:
                 "objet": OBJECT_LABELS.get(e.object_type, e.object_type),
                 "action": ACTION_LABELS.get(e.action, e.action),
                 "changements": labeller.audit(e),
+                "titre": labeller.title(e),
             }
             for e in audit
         ],
