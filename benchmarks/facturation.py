@@ -295,7 +295,9 @@ def random_day(rng: random.Random, first_year: int, last_year: int) -> dt.date:
 def load_data(scale: float, seed: int) -> dict[str, Any]:
     from django.db import transaction
 
+    from opsn.facturation.identites import with_luhn_key
     from opsn.gestion import bridge
+    from opsn.gestion.identites_demo import debtor_fields, fill_operator
     from opsn.gestion.models import (
         CatalogueVersion,
         Convention,
@@ -326,15 +328,26 @@ def load_data(scale: float, seed: int) -> dict[str, Any]:
     choose82 = Chooser(bridge.catalogue_of(cat82), rng)
     choosegn = Chooser(bridge.catalogue_of(catgn), rng)
 
+    # Identités complètes (SIREN/SIRET à clé valide, adresses) : sans elles, tout serait
+    # bloqué avant l'émission (opsn.facturation.identites).
+    fill_operator(cdg82)
+    fill_operator(gn)
+
     def commune_member(operator: Any, c: Any, parent: Any = None) -> Any:
         pop = c.population_totale
+        fields = member_fields(c)
         return Member(
             operator=operator,
-            **member_fields(c),
-            siret=f"{c.siren}00017" if c.siren else "",
+            **fields,
+            **debtor_fields(
+                kind="commune",
+                name=c.nom,
+                siren=fields["siren"],
+                postcode=c.codes_postaux[0] if c.codes_postaux else "",
+                city=c.nom,
+            ),
             agents=max(1, (pop or 0) // 120),
             budget_keur=Decimal(max(50, pop or 0)),
-            address=f"Mairie, {c.codes_postaux[0] if c.codes_postaux else ''} {c.nom}",
             parent=parent,
         )
 
@@ -344,14 +357,15 @@ def load_data(scale: float, seed: int) -> dict[str, Any]:
         nonlocal serial
         serial += 1
         kind = rng.choice(ETAB_KINDS)
-        siren = f"9{serial:08d}"
+        siren = with_luhn_key(f"9{serial:07d}")
         pop = max(100, int(rng.lognormvariate(7.5, 1.2)))
+        name = f"{kind.replace('_', ' ').capitalize()} synthétique n° {serial}"
         return Member(
             operator=operator,
             kind=kind,
-            name=f"{kind.replace('_', ' ').capitalize()} synthétique n° {serial}",
+            name=name,
             siren=siren,
-            siret=f"{siren}00011",
+            **debtor_fields(kind=kind, name=name, siren=siren, postcode="33000", city="Bordeaux"),
             population_totale=pop,
             population_municipale=int(pop * 0.98),
             population_source="population desservie (synthétique)",
@@ -367,14 +381,23 @@ def load_data(scale: float, seed: int) -> dict[str, Any]:
         members82 = [commune_member(cdg82, c) for c in communes]
         members82 += [etab_member(cdg82) for _ in range(n_etab // 2)]
         Member.objects.bulk_create(members82, batch_size=batch)
+
+        def seat(e: Any) -> Any:  # commune du siège : la première commune membre
+            return next((by_insee[i] for i in e.membres if i in by_insee), None)
+
         epci_members = [
             Member(
                 operator=gn,
                 **member_fields(e),
-                siret=f"{e.siren}00010",
+                **debtor_fields(
+                    kind="epci",
+                    name=e.nom,
+                    siren=e.siren,
+                    postcode=(seat(e).codes_postaux or ["33000"])[0] if seat(e) else "33000",
+                    city=seat(e).nom if seat(e) else e.nom,
+                ),
                 agents=rng.randint(10, 400),
                 budget_keur=Decimal(rng.randint(1000, 60000)),
-                address=f"Siège de {e.nom}",
             )
             for e in epcis
         ]

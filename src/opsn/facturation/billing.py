@@ -1,34 +1,46 @@
 """Campagne annuelle de facturation (001 art. 6.3 : un état et une facture par an).
 
-Déroulé : le cœur calcule chaque adhérent (lecture seule, hors transaction) ; puis, sous le
-verrou de la séquence de l'émetteur, une seule transaction crée les factures manquantes et
-les numérote. Tout ou rien : un arrêt brutal n'écrit rien, une relance reprend tout ;
-une relance après succès ne crée rien (une facture par adhérent et par année).
+Déroulé : sous le verrou de la séquence de l'émetteur, une seule transaction lit les
+adhérents par lots, les fait calculer par le cœur, puis crée, numérote et écrit au fil de
+l'eau les factures manquantes de chaque lot (XML CII, journal chaîné). Tout ou rien : un
+arrêt brutal n'écrit rien, une relance reprend tout ; une relance après succès ne crée
+rien (une facture par adhérent et par année).
+
+Échelle nationale (91 000 adhérents, 56 000 factures, 480 000 lignes, `benchmarks/`) : rien
+n'est gardé d'un lot à l'autre que le résumé de chaque adhérent (`MemberBill`) ; pas
+d'instance de modèle Django sur le chemin chaud (lecture `bridge.ChunkReader`, écriture
+`ecriture.BulkWriter`, XML `cii`) ; ce qui ne change pas d'une pièce à l'autre (émetteur,
+blocs XML du vendeur, explications et XML des lignes identiques) est préparé une fois.
+`RunReport.seconds` dit où passe le temps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Max, Prefetch, Sum
+from django.db.models import Max, Sum
+from django.utils import timezone
 
 from opsn.core.errors import OpsnError
-from opsn.core.pricing import Line, compute_totals
+from opsn.core.pricing import Line, Pricer, Totals, compute_totals
+from opsn.facturation import cii
+from opsn.facturation.ecriture import BulkWriter
 from opsn.facturation.identites import debtor_problems, electronic_address, operator_problems
-from opsn.facturation.journal import journal_append
+from opsn.facturation.journal import JournalChain, journal_append
 from opsn.gestion import bridge
 from opsn.gestion.audit import acting_as
 from opsn.gestion.models import (
     BillingRun,
     CatalogueVersion,
     Convention,
-    Intervention,
     Invoice,
     InvoiceKind,
     InvoiceLine,
@@ -36,8 +48,6 @@ from opsn.gestion.models import (
     InvoiceStatus,
     Member,
     Operator,
-    Subscription,
-    UsageRecord,
 )
 from opsn.gestion.permissions import require
 
@@ -47,17 +57,24 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class MemberBill:
-    member: Member
-    conventions: list[Convention]
+    """Ce qu'un adhérent doit pour l'année : lignes du cœur, motifs de blocage. `member`
+    et `conventions` sont les lectures de la campagne (`bridge.BillMember`,
+    `bridge.BillConvention`) : `pk`, `name` et l'identité du débiteur."""
+
+    member: Any
+    conventions: list[Any]
     lines: list[Line] = field(default_factory=list)
     catalogue: CatalogueVersion | None = None
     accounts: dict[tuple[str, str], str] = field(default_factory=dict)
     blocking: list[str] = field(default_factory=list)
     already_invoiced: str | None = None
+    _totals: Totals | None = field(default=None, repr=False)
 
     @property
-    def totals(self):  # noqa: ANN201
-        return compute_totals(self.lines)
+    def totals(self) -> Totals:
+        if self._totals is None:
+            self._totals = compute_totals(self.lines)
+        return self._totals
 
     @property
     def billable(self) -> bool:
@@ -68,48 +85,119 @@ class MemberBill:
         )
 
 
+class CreatedInvoices(Sequence[Invoice]):
+    """Factures créées par une campagne, lues à la demande (par paquets, dans l'ordre de
+    leur création) : une campagne nationale n'en garde en mémoire que les clés."""
+
+    def __init__(self, ids: list[int] | None = None) -> None:
+        self.ids: list[int] = ids if ids is not None else []
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Invoice: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Invoice]: ...
+    def __getitem__(self, index: int | slice) -> Invoice | list[Invoice]:
+        if isinstance(index, slice):
+            return list(self._read(self.ids[index]))
+        return next(self._read([self.ids[index]]))
+
+    def __iter__(self) -> Iterator[Invoice]:
+        return self._read(self.ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CreatedInvoices):
+            return self.ids == other.ids
+        if isinstance(other, list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self.ids)} facture(s) créée(s)>"
+
+    @staticmethod
+    def _read(ids: list[int], size: int = 2000) -> Iterator[Invoice]:
+        for start in range(0, len(ids), size):
+            part = ids[start : start + size]
+            found = Invoice.objects.in_bulk(part)
+            yield from (found[pk] for pk in part)
+
+
 @dataclass
 class RunReport:
     year: int
     bills: list[MemberBill]
-    created: list[Invoice] = field(default_factory=list)
+    created: CreatedInvoices = field(default_factory=CreatedInvoices)
     run: BillingRun | None = None
+    # secondes par étape : lecture, tarification, contrôles, pièces (lignes, XML, journal),
+    # conformité, écriture ; « total » pour toute la campagne
+    seconds: dict[str, float] = field(default_factory=dict)
+    lines: int = 0
 
     @property
     def blocked(self) -> list[MemberBill]:
         return [b for b in self.bills if b.blocking]
 
 
-def _member_blocking(member: Member) -> list[str]:
+def _member_blocking(member: Any) -> list[str]:
     return debtor_problems(member)
 
 
 CHUNK = 1000  # adhérents calculés à la fois : la mémoire reste bornée à l'échelle nationale
 
 
-def _conventions(operator: Operator, year: int, member_ids: list[int]) -> list[Convention]:
-    """Conventions d'un lot d'adhérents, avec tout ce que le calcul lit, en peu de requêtes."""
-    return list(
-        Convention.objects.filter(operator=operator, member_id__in=member_ids)
-        .select_related("member", "catalogue")
-        .prefetch_related(
-            Prefetch("subscriptions", queryset=Subscription.objects.order_by()),
-            Prefetch("member__attached", queryset=Member.objects.order_by()),
-            Prefetch(
-                "member__usage_records",
-                queryset=UsageRecord.objects.filter(year=year).order_by(),
-                to_attr="usage_of_year",
-            ),
-            Prefetch("member__interventions", queryset=Intervention.objects.order_by()),
-        )
-        .order_by()
-    )
+class _Clock:
+    """Secondes cumulées par étape (`RunReport.seconds`)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._last
+        self._last = now
+
+    def add(self, step: str, seconds: float) -> None:
+        self.seconds[step] = self.seconds.get(step, 0.0) + seconds
 
 
-def billing_preview(
-    *, operator: Operator, year: int, progress: Progress | None = None
-) -> list[MemberBill]:
-    """Calcule chaque adhérent de l'opérateur pour l'année, sans rien écrire."""
+class _Catalogues:
+    """Versions de catalogue d'une campagne : un calculateur par catalogue (ses caches de
+    révisions et de strates servent à tous les adhérents) et l'imputation de chaque
+    service."""
+
+    def __init__(self, year: int) -> None:
+        self.year = year
+        self.index = bridge.index_table()
+        self._found: dict[int, tuple[CatalogueVersion, Pricer, dict[str, str]]] = {}
+
+    def get(self, catalogue_id: int) -> tuple[CatalogueVersion, Pricer, dict[str, str]]:
+        found = self._found.get(catalogue_id)
+        if found is None:
+            version = CatalogueVersion.objects.get(pk=catalogue_id)
+            catalogue = bridge.catalogue_of(version)
+            accounts = {code: catalogue.account_of(code) for code in catalogue.services}
+            found = (version, Pricer(catalogue, self.index, self.year), accounts)
+            self._found[catalogue_id] = found
+        return found
+
+
+def _bill_chunks(
+    operator: Operator,
+    year: int,
+    *,
+    invoiced: dict[int, str | None],
+    progress: Progress | None = None,
+    clock: _Clock | None = None,
+) -> Iterator[list[MemberBill]]:
+    """Adhérents de l'opérateur, par lots, dans l'ordre de leur nom : chacun calculé par le
+    cœur, avec ses motifs de blocage (R14, R15, identités)."""
+    clock = clock or _Clock()
     order = list(
         Convention.objects.filter(operator=operator)
         .order_by("member__name", "member_id")
@@ -117,48 +205,52 @@ def billing_preview(
         .distinct()
     )
     order = list(dict.fromkeys(order))
-    index = bridge.index_table()
-    invoiced = {m: number for m, (number, _) in live_invoices(operator, year).items()}
-    result: list[MemberBill] = []
-    pricers: dict = {}
+    reader = bridge.ChunkReader(operator, year)
+    catalogues = _Catalogues(year)
     issuer_checks: dict[frozenset[str], list[str]] = {}
+    clock.lap("lecture")
     done = 0
+    perf = time.perf_counter
     for start in range(0, len(order), CHUNK):
-        chunk = order[start : start + CHUNK]
+        chunk_ids = order[start : start + CHUNK]
+        chunk = reader.read(chunk_ids)
+        clock.lap("lecture")
         bills: dict[int, MemberBill] = {}
-        conventions = sorted(_conventions(operator, year, chunk), key=lambda c: (c.signed_on, c.pk))
-        for conv in conventions:
-            bill = bills.setdefault(conv.member_id, MemberBill(conv.member, []))
+        pricing = 0.0
+        for conv in chunk.conventions:
+            bill = bills.get(conv.member_id)
+            if bill is None:
+                bill = bills[conv.member_id] = MemberBill(chunk.members[conv.member_id], [])
             bill.conventions.append(conv)
             try:
-                quote = bridge.quote(conv, year, index, pricers)
+                version, pricer, accounts = catalogues.get(conv.catalogue_id)
+                t0 = perf()
+                quote = pricer.quote(chunk.values[conv.pk])
+                pricing += perf() - t0
             except OpsnError as exc:
                 bill.blocking.append(str(exc))
-            else:
-                catalogue = bridge.catalogue_of(conv.catalogue)
-                bill.lines.extend(quote.lines)
-                bill.catalogue = bill.catalogue or conv.catalogue
-                for line in quote.lines:
-                    bill.accounts[(line.service, line.component)] = catalogue.account_of(
-                        line.service
+                continue
+            bill.lines.extend(quote.lines)
+            bill.catalogue = bill.catalogue or version
+            for line in quote.lines:
+                bill.accounts[(line.service, line.component)] = accounts[line.service]
+                if line.status == "sur_devis":
+                    bill.blocking.append(
+                        f"« {line.service_label} – {line.label} » est sur devis et n'a pas "
+                        "de montant saisi (R14)."
                     )
-                    if line.status == "sur_devis":
-                        bill.blocking.append(
-                            f"« {line.service_label} – {line.label} » est sur devis et n'a pas "
-                            "de montant saisi (R14)."
-                        )
-                    elif line.status == "prix_manquant":
-                        bill.blocking.append(
-                            f"« {line.service_label} – {line.label} » : prix manquant dans le "
-                            "catalogue (R15)."
-                        )
-        for member_id in chunk:
+                elif line.status == "prix_manquant":
+                    bill.blocking.append(
+                        f"« {line.service_label} – {line.label} » : prix manquant dans le "
+                        "catalogue (R15)."
+                    )
+        clock.lap("tarification")
+        clock.add("tarification (cœur seul)", pricing)
+        result = []
+        for member_id in chunk_ids:
             bill = bills.get(member_id)
             if bill is None:
                 continue
-            for conv in bill.conventions:  # libère les objets préchargés du lot
-                conv._prefetched_objects_cache = {}
-            bill.member._prefetched_objects_cache = {}
             if not bill.lines and not bill.blocking:
                 continue  # rien n'est dû cette année (convention finie, pas commencée…)
             if any(line.amount for line in bill.lines):
@@ -169,9 +261,21 @@ def billing_preview(
                 bill.blocking.extend(issuer_checks[kinds])
             bill.already_invoiced = invoiced.get(member_id)
             result.append(bill)
-        done += len(chunk)
+        clock.lap("contrôles")
+        done += len(chunk_ids)
+        yield result
         if progress:
             progress(done, len(order))
+
+
+def billing_preview(
+    *, operator: Operator, year: int, progress: Progress | None = None
+) -> list[MemberBill]:
+    """Calcule chaque adhérent de l'opérateur pour l'année, sans rien écrire."""
+    invoiced = {m: number for m, (number, _) in live_invoices(operator, year).items()}
+    result: list[MemberBill] = []
+    for bills in _bill_chunks(operator, year, invoiced=invoiced, progress=progress):
+        result.extend(bills)
     return result
 
 
@@ -244,28 +348,38 @@ def check_chronology(operator: Operator, *, issued_on: dt.date, year: int | None
         raise ValidationError(errors)
 
 
+def _shape(kind: str, breakdown: list[dict], debtor: dict, issuer: dict) -> tuple:
+    """Forme d'une pièce pour le contrôle de conformité : régimes de TVA, avoir, code
+    service, engagement, numéro de TVA de l'émetteur."""
+    return (
+        kind,
+        tuple(sorted({v["type"] for v in breakdown})),
+        bool(debtor.get("code_service")),
+        bool(debtor.get("numero_engagement")),
+        bool(issuer.get("tva")),
+    )
+
+
+def _check_document(xml: str, debtor: dict) -> None:
+    from opsn.facturation.conformite import fatal
+
+    problems = fatal(xml.encode("utf-8"))
+    if problems:
+        raise ValidationError(
+            [f"La pièce de {debtor.get('nom')} serait rejetée : {p}" for p in problems]
+        )
+
+
 def _conformity(invoices: list[Invoice], seen: set[tuple]) -> None:
     """Contrôle, sous les trois jeux de règles (EN 16931, Factur-X, BR-FR), une pièce de
     chaque forme rencontrée (régimes de TVA, avoir, code service, engagement) : une forme
     rejetée annule toute la campagne avant qu'une pièce ne soit émise."""
-    from opsn.facturation.conformite import fatal
-
     for invoice in invoices:
-        shape = (
-            invoice.kind,
-            tuple(sorted({v["type"] for v in invoice.vat_breakdown})),
-            bool(invoice.debtor.get("code_service")),
-            bool(invoice.debtor.get("numero_engagement")),
-            bool(invoice.issuer.get("tva")),
-        )
+        shape = _shape(invoice.kind, invoice.vat_breakdown, invoice.debtor, invoice.issuer)
         if shape in seen:
             continue
         seen.add(shape)
-        problems = fatal(invoice.xml.encode("utf-8"))
-        if problems:
-            raise ValidationError(
-                [f"La pièce de {invoice.debtor.get('nom')} serait rejetée : {p}" for p in problems]
-            )
+        _check_document(invoice.xml, invoice.debtor)
 
 
 def _lock_sequence(operator: Operator, prefix: str) -> InvoiceSequence:
@@ -278,13 +392,17 @@ def _lock_sequence(operator: Operator, prefix: str) -> InvoiceSequence:
     return InvoiceSequence.objects.select_for_update().get(operator=operator, prefix=prefix)
 
 
-def _reserve_numbers(seq: InvoiceSequence, count: int, issued_on: dt.date) -> list[tuple[str, int]]:
-    """Réserve `count` numéros consécutifs (une seule écriture de la séquence)."""
+def _check_numbering(seq: InvoiceSequence, issued_on: dt.date) -> None:
     if seq.last_issued_on and issued_on < seq.last_issued_on:
         raise ValidationError(
             f"Numérotation chronologique : la dernière pièce a été émise le "
             f"{seq.last_issued_on:%d/%m/%Y} ; impossible d'émettre au {issued_on:%d/%m/%Y}."
         )
+
+
+def _reserve_numbers(seq: InvoiceSequence, count: int, issued_on: dt.date) -> list[tuple[str, int]]:
+    """Réserve `count` numéros consécutifs (une seule écriture de la séquence)."""
+    _check_numbering(seq, issued_on)
     first = seq.last_number + 1
     seq.last_number += count
     seq.last_issued_on = issued_on
@@ -338,108 +456,6 @@ def _snapshot_debtor(member: Member, convention: Convention | None = None) -> di
     }
 
 
-def _build_invoice(
-    bill: MemberBill,
-    *,
-    operator: Operator,
-    year: int,
-    run: BillingRun,
-    issued_on: dt.date,
-    number: tuple[str, int] | None,
-    generation: int = 1,
-) -> tuple[Invoice, list[InvoiceLine]]:
-    """Facture et lignes en mémoire (écrites ensuite par lots)."""
-    from opsn.facturation.documents import invoice_xml
-
-    totals = bill.totals
-    invoice = Invoice(
-        operator=operator,
-        member=bill.member,
-        run=run,
-        convention=bill.conventions[0],
-        catalogue=bill.catalogue,
-        kind=InvoiceKind.INVOICE,
-        year=year,
-        generation=generation,
-        period_start=dt.date(year, 1, 1),
-        period_end=dt.date(year, 12, 31),
-        total_ht=totals.net,
-        total_tva=totals.vat,
-        total_ttc=totals.gross,
-        vat_breakdown=[
-            {
-                "regime": t.regime.code,
-                "type": t.regime.kind,
-                "taux": str(t.regime.rate),
-                "base_ht": str(t.net),
-                "tva": str(t.vat),
-                "libelle": t.regime.label,
-                "mention": t.regime.mention or "",
-            }
-            for t in totals.by_rate
-        ],
-        issuer=_snapshot_issuer(operator),
-        debtor=_snapshot_debtor(bill.member, bill.conventions[0]),
-        due_on=issued_on + dt.timedelta(days=PAYMENT_DAYS),
-    )
-    lines = [
-        InvoiceLine(
-            position=i,
-            service_code=line.service,
-            component=line.component,
-            label=f"{line.service_label} – {line.label}"[:400],
-            family=line.family,
-            quantity=line.quantity,
-            unit=line.unit,
-            unit_price=line.unit_price or Decimal(0),
-            amount=line.amount,
-            vat_kind=line.vat.kind,
-            vat_rate=line.vat.rate,
-            vat_label=line.vat.label,
-            vat_mention=line.vat.mention or "",
-            rule=line.rule[:300],
-            stratum=(line.stratum or "")[:300],
-            base_price=line.base_price,
-            base_year=line.base_year,
-            index_ratio=line.index_ratio,
-            explanation=line.detail,
-            revenue_account=bill.accounts.get((line.service, line.component), ""),
-        )
-        for i, line in enumerate((x for x in bill.lines if x.amount is not None), start=1)
-    ]
-    if number is not None:
-        invoice.number, invoice.sequence_number = number
-        invoice.issued_on = issued_on
-        invoice.status = InvoiceStatus.ISSUED
-        invoice.xml = invoice_xml(invoice, lines=lines).decode("utf-8")
-    return invoice, lines
-
-
-_LINE_FIELDS = [f for f in InvoiceLine._meta.concrete_fields if not f.primary_key]
-_LINE_INSERT = "INSERT INTO {table} ({columns}) VALUES ({values})"
-
-
-def _write(pairs: list[tuple[Invoice, list[InvoiceLine]]]) -> None:
-    """Écrit un lot de factures (bulk_create, pour récupérer leurs clés) puis leurs lignes
-    par un INSERT multiple direct : les valeurs sont déjà des types simples (texte, entier,
-    Decimal), la préparation champ par champ de Django coûtait l'essentiel du temps."""
-    Invoice.objects.bulk_create([invoice for invoice, _ in pairs])
-    rows = []
-    for invoice, invoice_lines in pairs:
-        for line in invoice_lines:
-            line.invoice_id = invoice.pk
-            rows.append([getattr(line, f.attname) for f in _LINE_FIELDS])
-    if not rows:
-        return
-    sql = _LINE_INSERT.format(
-        table=connection.ops.quote_name(InvoiceLine._meta.db_table),
-        columns=", ".join(connection.ops.quote_name(f.column) for f in _LINE_FIELDS),
-        values=", ".join(["%s"] * len(_LINE_FIELDS)),
-    )
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
 def _issue(invoice: Invoice, seq: InvoiceSequence, issued_on: dt.date) -> None:
     """Émet une pièce (brouillon ou avoir) : numéro suivant, XML, contrôle de conformité,
     entrée au journal chaîné."""
@@ -456,6 +472,252 @@ def _issue(invoice: Invoice, seq: InvoiceSequence, issued_on: dt.date) -> None:
     journal_append(invoice.operator, [invoice])
 
 
+class _Doc:
+    """Ce que le XML CII lit d'une pièce (mêmes attributs que `Invoice`)."""
+
+    __slots__ = (
+        "debtor",
+        "due_on",
+        "issued_on",
+        "issuer",
+        "kind",
+        "number",
+        "period_end",
+        "period_start",
+        "total_ht",
+        "total_ttc",
+        "total_tva",
+        "vat_breakdown",
+    )
+    reason = ""
+    credited_invoice_id = None
+
+
+class _Campaign:
+    """Écriture d'une campagne, lot après lot, dans sa transaction et sous le verrou de
+    la séquence : numéros consécutifs donnés au fil de l'eau, pièces, contrôle de
+    conformité d'une pièce par forme, journal chaîné."""
+
+    def __init__(
+        self,
+        *,
+        operator: Operator,
+        year: int,
+        run: BillingRun,
+        seq: InvoiceSequence,
+        issued_on: dt.date,
+        issue: bool,
+        generations: dict[int, int],
+        clock: _Clock,
+    ) -> None:
+        self.operator = operator
+        self.year = year
+        self.run = run
+        self.seq = seq
+        self.issued_on = issued_on
+        self.issue = issue
+        self.generations = generations
+        self.clock = clock
+        self.writer = BulkWriter()
+        self.issuer = _snapshot_issuer(operator)
+        self.due_on = issued_on + dt.timedelta(days=PAYMENT_DAYS)
+        self.period = (dt.date(year, 1, 1), dt.date(year, 12, 31))
+        self.next_number = seq.last_number + 1
+        self.fragments = cii.Fragments()
+        self.chain = JournalChain(operator) if issue else None
+        self.now = self.writer.now(timezone.now())
+        self.shapes: set[tuple] = set()
+        self.created: list[int] = []
+        self.catalogues: set[int] = set()
+        self.lines = 0
+        self._explanations: dict[tuple, str] = {}
+        self._ratios: dict[int, Decimal | None] = {}
+
+    def _explanation(self, line: Line) -> str:
+        """Explication (R25) d'une ligne ; les mêmes prestations reviennent d'un adhérent à
+        l'autre avec la même explication, rédigée une fois."""
+        if line.note is not None or line.service_ref is None:
+            return line.detail
+        key = (
+            id(line.component_ref),
+            line.phase,
+            line.quantity,
+            line.unit_price,
+            line.amount,
+            line.base_price,
+            line.base_year,
+            id(line.revision),
+            line.stratum,
+            line.status,
+            line.qty_note,
+            line.origin,
+        )
+        found = self._explanations.get(key)
+        if found is None:
+            if len(self._explanations) > 200_000:
+                self._explanations.clear()
+            found = self._explanations[key] = line.detail
+        return found
+
+    def _ratio(self, line: Line) -> Decimal | None:
+        revision = line.revision
+        if revision is None:
+            return None
+        key = id(revision)
+        if key not in self._ratios:
+            self._ratios[key] = line.index_ratio
+        return self._ratios[key]
+
+    def write(self, bills: list[MemberBill]) -> None:
+        if not bills:
+            return
+        clock = self.clock
+        operator_id = self.operator.pk
+        invoices: list[list[Any]] = []
+        lines_of: list[list[list[Any]]] = []
+        hashes: list[tuple[str, str]] = []
+        checks: list[tuple[str, _Doc]] = []
+        status = InvoiceStatus.ISSUED if self.issue else InvoiceStatus.DRAFT
+        for bill in bills:
+            totals = bill.totals
+            convention = bill.conventions[0]
+            rows: list[list[Any]] = []
+            position = 0
+            for line in bill.lines:
+                if line.amount is None:
+                    continue
+                position += 1
+                vat = line.vat
+                rows.append(
+                    [
+                        None,
+                        position,
+                        line.service,
+                        line.component,
+                        f"{line.service_label} – {line.label}"[:400],
+                        line.family,
+                        line.quantity,
+                        line.unit,
+                        line.unit_price or Decimal(0),
+                        line.amount,
+                        vat.kind,
+                        vat.rate,
+                        vat.label,
+                        vat.mention or "",
+                        line.rule[:300],
+                        (line.stratum or "")[:300],
+                        line.base_price,
+                        line.base_year,
+                        self._ratio(line),
+                        self._explanation(line),
+                        bill.accounts.get((line.service, line.component), ""),
+                    ]
+                )
+            doc = _Doc()
+            doc.kind = InvoiceKind.INVOICE
+            doc.issuer = self.issuer
+            doc.debtor = _snapshot_debtor(bill.member, convention)
+            doc.vat_breakdown = [
+                {
+                    "regime": t.regime.code,
+                    "type": t.regime.kind,
+                    "taux": str(t.regime.rate),
+                    "base_ht": str(t.net),
+                    "tva": str(t.vat),
+                    "libelle": t.regime.label,
+                    "mention": t.regime.mention or "",
+                }
+                for t in totals.by_rate
+            ]
+            doc.period_start, doc.period_end = self.period
+            doc.due_on = self.due_on
+            doc.total_ht, doc.total_tva, doc.total_ttc = totals.net, totals.vat, totals.gross
+            number = rank = issued_on = None
+            xml = ""
+            if self.issue:
+                rank = self.next_number
+                self.next_number += 1
+                number = f"{self.seq.prefix}-{rank:06d}"
+                issued_on = self.issued_on
+                doc.number, doc.issued_on = number, issued_on
+                xml = cii.document(
+                    doc,
+                    [(r[1], r[4], r[8], r[6], r[7], r[10], r[11], r[9]) for r in rows],
+                    self.fragments,
+                )
+                hashes.append((number, hashlib.sha256(xml.encode("utf-8")).hexdigest()))
+                checks.append((xml, doc))
+            if bill.catalogue is not None:
+                self.catalogues.add(bill.catalogue.pk)
+            invoices.append(
+                [
+                    operator_id,
+                    bill.member.pk,
+                    self.run.pk,
+                    convention.pk,
+                    bill.catalogue.pk if bill.catalogue is not None else None,
+                    InvoiceKind.INVOICE.value,
+                    status.value,
+                    self.year,
+                    number,
+                    rank,
+                    issued_on,
+                    self.due_on,
+                    self.period[0],
+                    self.period[1],
+                    totals.net,
+                    totals.vat,
+                    totals.gross,
+                    doc.vat_breakdown,
+                    self.issuer,
+                    doc.debtor,
+                    self.generations.get(bill.member.pk, 1),
+                    xml,
+                ]
+            )
+            lines_of.append(rows)
+        clock.lap("pièces (lignes, XML CII)")
+        for xml, doc in checks:
+            self._conformity(xml, doc)
+        clock.lap("conformité (schématrons)")
+        ids = self.writer.write_invoices(invoices)
+        for invoice_id, rows in zip(ids, lines_of, strict=True):
+            for row in rows:
+                row[0] = invoice_id
+        self.writer.write_lines(row for rows in lines_of for row in rows)
+        self.lines += sum(len(rows) for rows in lines_of)
+        if self.chain is not None:
+            journal = []
+            for invoice_id, (number, document) in zip(ids, hashes, strict=True):
+                position, previous, link = self.chain.link(number, document)
+                journal.append(
+                    (operator_id, position, invoice_id, document, previous, link, self.now)
+                )
+            self.writer.write_journal(journal)
+        self.created.extend(ids)
+        clock.lap("écriture")
+
+    def _conformity(self, xml: str, doc: _Doc) -> None:
+        """Une pièce de chaque forme sous les trois jeux de règles (voir `_conformity`)."""
+        shape = _shape(InvoiceKind.INVOICE, doc.vat_breakdown, doc.debtor, doc.issuer)
+        if shape in self.shapes:
+            return
+        self.shapes.add(shape)
+        _check_document(xml, doc.debtor)
+
+    def finish(self, blocked: list[MemberBill]) -> None:
+        if self.issue and self.created:
+            _check_numbering(self.seq, self.issued_on)
+            self.seq.last_number = self.next_number - 1
+            self.seq.last_issued_on = self.issued_on
+            self.seq.save(update_fields=["last_number", "last_issued_on"])
+        self.run.invoices_created = len(self.created)
+        self.run.blocked = [{"adherent": b.member.name, "motifs": b.blocking} for b in blocked]
+        self.run.save(update_fields=["invoices_created", "blocked"])
+        if self.issue and self.created:
+            CatalogueVersion.objects.filter(pk__in=self.catalogues).update(locked=True)
+
+
 def billing_run(
     *,
     actor: Any,
@@ -468,56 +730,45 @@ def billing_run(
     """Crée (et émet, par défaut) les factures de l'année qui manquent encore."""
     require(actor, "facturer", operator=operator)
     check_chronology(operator, issued_on=issued_on, year=year)
-    bills = billing_preview(operator=operator, year=year, progress=progress)
-    report = RunReport(year, bills)
+    clock = _Clock()
+    started = time.perf_counter()
+    report = RunReport(year, [])
     with acting_as(actor), transaction.atomic():
         seq = _lock_sequence(operator, str(issued_on.year))
         if issue:
             check_chronology(operator, issued_on=issued_on, year=year)
-        done = set(live_invoices(operator, year))
-        generations = _next_generations(operator, year)
-        todo = [b for b in bills if b.billable and b.member.pk not in done]
+            _check_numbering(seq, issued_on)
+        done = live_invoices(operator, year)
+        invoiced = {m: number for m, (number, _) in done.items()}
         run = BillingRun.objects.create(
             operator=operator,
             year=year,
             issued_on=issued_on,
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
-            blocked=[
-                {"adherent": b.member.name, "motifs": b.blocking} for b in bills if b.blocking
-            ],
+            blocked=[],
         )
-        numbers = (
-            _reserve_numbers(seq, len(todo), issued_on) if issue and todo else [None] * len(todo)
+        campaign = _Campaign(
+            operator=operator,
+            year=year,
+            run=run,
+            seq=seq,
+            issued_on=issued_on,
+            issue=issue,
+            generations=_next_generations(operator, year),
+            clock=clock,
         )
-        shapes: set[tuple] = set()
-        for start in range(0, len(todo), 500):
-            pairs = [
-                _build_invoice(
-                    bill,
-                    operator=operator,
-                    year=year,
-                    run=run,
-                    issued_on=issued_on,
-                    number=number,
-                    generation=generations.get(bill.member.pk, 1),
-                )
-                for bill, number in zip(
-                    todo[start : start + 500], numbers[start : start + 500], strict=True
-                )
-            ]
-            if issue:
-                _conformity([invoice for invoice, _ in pairs], shapes)
-            _write(pairs)
-            if issue:
-                journal_append(operator, [invoice for invoice, _ in pairs])
-            report.created.extend(invoice for invoice, _ in pairs)
-        run.invoices_created = len(report.created)
-        run.save(update_fields=["invoices_created"])
-        if issue and report.created:
-            CatalogueVersion.objects.filter(
-                pk__in={i.catalogue_id for i in report.created if i.catalogue_id}
-            ).update(locked=True)
+        clock.lap("lecture")
+        for bills in _bill_chunks(
+            operator, year, invoiced=invoiced, progress=progress, clock=clock
+        ):
+            report.bills.extend(bills)
+            campaign.write([b for b in bills if b.billable and b.member.pk not in done])
+        campaign.finish(report.blocked)
+        clock.lap("écriture")
         report.run = run
+    report.created = CreatedInvoices(campaign.created)
+    report.lines = campaign.lines
+    report.seconds = {**clock.seconds, "total": time.perf_counter() - started}
     return report
 
 

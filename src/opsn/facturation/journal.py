@@ -36,17 +36,37 @@ def chain_hash(previous: str, position: int, number: str, document: str) -> str:
     return hashlib.sha256(f"{previous}|{position}|{number}|{document}".encode()).hexdigest()
 
 
+class JournalChain:
+    """Fin de la chaîne du journal d'un opérateur, lue une fois sous le verrou de la
+    séquence, puis prolongée pièce par pièce (`link`) : une campagne écrit ses entrées par
+    lots, au fil de l'eau, sans relire le journal."""
+
+    def __init__(self, operator: Operator) -> None:
+        last = (
+            JournalEntry.objects.filter(operator=operator)
+            .order_by("-position")
+            .values_list("chain_hash", "position")
+            .first()
+        )
+        self.previous, self.position = last if last else (GENESIS, 0)
+
+    def link(self, number: str, document: str) -> tuple[int, str, str]:
+        """Rang, maillon précédent et maillon de la pièce suivante de la chaîne."""
+        self.position += 1
+        previous = self.previous
+        self.previous = chain_hash(previous, self.position, number, document)
+        return self.position, previous, self.previous
+
+
 def journal_append(operator: Operator, invoices: Iterable[Invoice]) -> list[JournalEntry]:
     """Ajoute les pièces (déjà émises et enregistrées) au journal, dans l'ordre de leur rang
     dans la séquence. À appeler dans la transaction d'émission, sous le verrou."""
-    last = JournalEntry.objects.filter(operator=operator).order_by("-position").first()
-    previous, position = (last.chain_hash, last.position) if last else (GENESIS, 0)
+    chain = JournalChain(operator)
     entries = []
     ordered = sorted(invoices, key=lambda i: (i.issued_on, i.number))
     for invoice in ordered:
-        position += 1
         document = document_hash(invoice)
-        link = chain_hash(previous, position, invoice.number, document)
+        position, previous, link = chain.link(invoice.number, document)
         entries.append(
             JournalEntry(
                 operator=operator,
@@ -57,7 +77,6 @@ def journal_append(operator: Operator, invoices: Iterable[Invoice]) -> list[Jour
                 chain_hash=link,
             )
         )
-        previous = link
     JournalEntry.objects.bulk_create(entries, batch_size=1000)
     return entries
 

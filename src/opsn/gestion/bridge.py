@@ -4,9 +4,14 @@ immuables du cœur (`opsn.core`), qui calcule sans rien savoir de Django."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+from django.db import connection
 
 from opsn.core import members as core
 from opsn.core.catalogue import load_catalogue
@@ -43,8 +48,12 @@ def _plain(value: Decimal) -> Decimal:
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
+def _decimals(values: dict) -> dict[str, Decimal]:
+    return {k: Decimal(str(v)) for k, v in values.items()}
+
+
 def _subscription_values(
-    subs: list[m.Subscription], year: int | None
+    subs: list[m.Subscription], year: int | None, decode: Any = _decimals
 ) -> tuple[core.Subscription, ...]:
     """Abonnements d'une convention pour une année. Quand un avenant a créé une nouvelle
     version pendant l'année, seule la plus récente est due pour toute l'année (R21, pas de
@@ -70,8 +79,8 @@ def _subscription_values(
                 service=s.service_code,
                 start=s.started_on,
                 end=s.ended_on,
-                quantities={k: Decimal(str(v)) for k, v in s.quantities.items()},
-                amounts={k: Decimal(str(v)) for k, v in s.amounts.items()},
+                quantities=decode(s.quantities),
+                amounts=decode(s.amounts),
                 first_start=root.started_on if root is not s else None,
             )
         )
@@ -149,3 +158,252 @@ def quote(
         if pricers is not None:
             pricers[key] = pricer
     return pricer.quote(core_member(convention, year))
+
+
+# -- Lecture en masse (campagnes) ------------------------------------------------------------
+#
+# Une campagne nationale lit des centaines de milliers d'abonnements : pas d'instances de
+# modèles Django ici, mais des lignes lues par lots (`values_list`, ou SQL direct pour les
+# abonnements) et transformées directement en valeurs du cœur. Même résultat que
+# `core_member` : mêmes règles d'avenants (`_subscription_values`), relevés de l'année,
+# interventions ; rattachés, abonnements et interventions dans l'ordre de leur création.
+
+BILL_MEMBER_FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "nature",
+    "population_totale",
+    "population_municipale",
+    "population_source",
+    "agents",
+    "budget_keur",
+    "categories",
+    "insee",
+    "siren",
+    "siret",
+    "address",
+    "address_complement",
+    "postcode",
+    "city",
+    "email",
+    "electronic_address",
+    "electronic_address_scheme",
+    "service_code",
+    "engagement_number",
+    "engagement_required",
+    "parent_id",
+)
+
+
+class BillMember:
+    """Un adhérent tel que la campagne le lit : identité du débiteur (contrôles, copie
+    dans la pièce) et grandeurs du calcul, sans instance de modèle. Mêmes noms d'attributs
+    que `gestion.models.Member` pour ce qui est lu (`pk`, `name`, `siren`…)."""
+
+    __slots__ = (*BILL_MEMBER_FIELDS, "core")
+
+    def __init__(self, row: tuple) -> None:
+        for name, value in zip(BILL_MEMBER_FIELDS, row, strict=True):
+            setattr(self, name, value)
+        self.core: core.Member | None = None  # valeur du cœur, sans convention (rattaché)
+
+    @property
+    def pk(self) -> int:
+        return self.id  # type: ignore[attr-defined, no-any-return]
+
+    def __str__(self) -> str:
+        return self.name  # type: ignore[attr-defined, no-any-return]
+
+    def core_value(self) -> core.Member:
+        if self.core is None:
+            self.core = _core_member_of(self, (), None, (), {}, ())
+        return self.core
+
+
+class BillConvention:
+    """Une convention telle que la campagne la lit."""
+
+    __slots__ = (
+        "catalogue_id",
+        "ended_on",
+        "member_id",
+        "notice_received_on",
+        "pk",
+        "reference",
+        "signed_on",
+    )
+
+    def __init__(self, row: tuple) -> None:
+        (
+            self.pk,
+            self.member_id,
+            self.catalogue_id,
+            self.reference,
+            self.signed_on,
+            self.notice_received_on,
+            self.ended_on,
+        ) = row
+
+
+def _core_member_of(
+    member: BillMember,
+    attached: tuple[core.Member, ...],
+    convention: core.Convention | None,
+    subscriptions: tuple[core.Subscription, ...],
+    usage: dict[str, Decimal],
+    interventions: tuple[core.Intervention, ...],
+) -> core.Member:
+    m: Any = member
+    return core.Member(
+        ident=str(m.id),
+        name=m.name,
+        kind=m.kind,
+        nature=m.nature or None,
+        population_totale=m.population_totale,
+        population_municipale=m.population_municipale,
+        population_source=m.population_source or None,
+        agents=m.agents,
+        budget_keur=m.budget_keur,
+        categories=frozenset(m.categories or ()),
+        attached=attached,
+        usage=usage,
+        subscriptions=subscriptions,
+        convention=convention,
+        interventions=interventions,
+        insee=m.insee or None,
+        siren=m.siren or None,
+    )
+
+
+class _SubscriptionRow:
+    """Abonnement lu (SQL direct), avec les attributs que `_subscription_values` lit."""
+
+    __slots__ = ("amounts", "ended_on", "pk", "previous_id", "quantities", "service_code")
+    __slots__ += ("started_on",)
+
+    def __init__(self, row: tuple) -> None:
+        self.pk, _, self.service_code, self.started_on, self.ended_on = row[:5]
+        self.quantities, self.amounts, self.previous_id = row[5:8]
+
+
+@dataclass
+class Chunk:
+    """Un lot d'adhérents lus ensemble : adhérents (et leurs rattachés), conventions dans
+    l'ordre de leur signature, valeur du cœur de chaque convention pour l'année."""
+
+    members: dict[int, BillMember]
+    conventions: list[BillConvention]
+    values: dict[int, core.Member]
+
+
+class ChunkReader:
+    """Lit les adhérents d'un opérateur par lots, pour une année (`read`)."""
+
+    def __init__(self, operator: m.Operator, year: int) -> None:
+        self.operator = operator
+        self.year = year
+        self._json: dict[str, dict[str, Decimal]] = {}  # texte JSON → valeurs (partagées)
+        vendor = connection.vendor
+        cast = "::text" if vendor == "postgresql" else ""
+        table = connection.ops.quote_name(m.Subscription._meta.db_table)
+        self._subscriptions_sql = (
+            "SELECT id, convention_id, service_code, started_on, ended_on, "
+            f"quantities{cast}, amounts{cast}, previous_id FROM {table} "
+            "WHERE convention_id IN ({ids}) ORDER BY convention_id, id"
+        )
+
+    def _values(self, text: Any) -> dict[str, Decimal]:
+        """Quantités ou montants saisis (JSON) en décimaux ; le cœur ne les modifie jamais,
+        une même valeur sert donc à tous les abonnements qui ont le même texte."""
+        if not isinstance(text, str):  # JSON déjà décodé (pilote)
+            return {k: Decimal(str(v)) for k, v in (text or {}).items()}
+        found = self._json.get(text)
+        if found is None:
+            found = {k: Decimal(str(v)) for k, v in json.loads(text).items()}
+            if len(self._json) < 50_000:
+                self._json[text] = found
+        return found
+
+    def read(self, member_ids: list[int]) -> Chunk:
+        year = self.year
+        members = {
+            row[0]: BillMember(row)
+            for row in m.Member.objects.filter(pk__in=member_ids)
+            .order_by()
+            .values_list(*BILL_MEMBER_FIELDS)
+        }
+        children: dict[int, list[BillMember]] = {}
+        for row in (
+            m.Member.objects.filter(parent_id__in=member_ids)
+            .order_by("id")
+            .values_list(*BILL_MEMBER_FIELDS)
+        ):
+            child = BillMember(row)
+            children.setdefault(child.parent_id, []).append(child)  # type: ignore[attr-defined]
+        conventions = sorted(
+            (
+                BillConvention(row)
+                for row in m.Convention.objects.filter(
+                    operator=self.operator, member_id__in=member_ids
+                )
+                .order_by()
+                .values_list(
+                    "id",
+                    "member_id",
+                    "catalogue_id",
+                    "reference",
+                    "signed_on",
+                    "notice_received_on",
+                    "ended_on",
+                )
+            ),
+            key=lambda c: (c.signed_on, c.pk),
+        )
+        subscriptions: dict[int, list[_SubscriptionRow]] = {}
+        if conventions:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    self._subscriptions_sql.format(ids=", ".join(["%s"] * len(conventions))),
+                    [c.pk for c in conventions],
+                )
+                for row in cursor.fetchall():
+                    subscriptions.setdefault(row[1], []).append(_SubscriptionRow(row))
+        usage: dict[int, dict[str, Decimal]] = {}
+        for member_id, counter, quantity in (
+            m.UsageRecord.objects.filter(member_id__in=member_ids, year=year)
+            .order_by("id")
+            .values_list("member_id", "counter", "quantity")
+        ):
+            usage.setdefault(member_id, {})[counter] = quantity
+        interventions: dict[int, list[core.Intervention]] = {}
+        for member_id, day, days, label, allowance in (
+            m.Intervention.objects.filter(member_id__in=member_ids)
+            .order_by("id")
+            .values_list("member_id", "day", "days", "label", "allowance")
+        ):
+            interventions.setdefault(member_id, []).append(
+                core.Intervention(day, days, label, allowance or None)
+            )
+        values: dict[int, core.Member] = {}
+        attached_of: dict[int, tuple[core.Member, ...]] = {}
+        for conv in conventions:
+            member = members[conv.member_id]
+            attached = attached_of.get(conv.member_id)
+            if attached is None:
+                attached = attached_of[conv.member_id] = tuple(
+                    child.core_value() for child in children.get(conv.member_id, ())
+                )
+            values[conv.pk] = _core_member_of(
+                member,
+                attached,
+                core.Convention(conv.signed_on, conv.notice_received_on, conv.ended_on),
+                _subscription_values(
+                    subscriptions.get(conv.pk, []),  # type: ignore[arg-type]
+                    year,
+                    self._values,
+                ),
+                usage.get(conv.member_id, {}),
+                tuple(interventions.get(conv.member_id, ())),
+            )
+        return Chunk(members, conventions, values)
