@@ -139,7 +139,7 @@ def pdf_jobs(ids: list[int], directory: Path, size: int) -> Iterator[list[pdf_wo
         invoices = (
             Invoice.objects.filter(pk__in=ids[start : start + size])
             .prefetch_related("lines")
-            .select_related("credited_invoice", "catalogue")
+            .select_related("credited_invoice", "catalogue__operator")
             .order_by("sequence_number", "pk")
         )
         batch: list[pdf_worker.Job] = []
