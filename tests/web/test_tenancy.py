@@ -13,6 +13,8 @@ référents) :
 - aucune réponse ne contient un texte de l'autre opérateur (noms et SIREN de ses adhérents,
   références de ses conventions, numéros de ses pièces, ses comptes, sa raison sociale) ;
   pour un référent, ni ceux des autres adhérents de son propre opérateur ;
+  les pages publiques (simulateur, devis, API : vues marquées `opsn_public`) montrent
+  l'identité publiée des opérateurs (raison sociale, SIREN), jamais le reste ;
 - une adresse qui désigne un objet de l'autre opérateur répond 302, 400, 403, 404 ou 405 ;
 - aucune ligne de l'autre opérateur ne change (copie complète avant et après chaque
   adresse), ni les données de la plateforme (indices, administrateurs) ; un référent
@@ -340,6 +342,12 @@ class Viewer:
             hidden |= self.tenant.secrets(except_member=self.referent_of)
         return hidden
 
+    def public_identity(self) -> set[str]:
+        """Ce qu'une page publique montre des opérateurs : leur identité publiée."""
+        return {t.operator.name for t in (self.tenant, self.other)} | {
+            t.operator.siren for t in (self.tenant, self.other) if t.operator.siren
+        }
+
     def watched(self) -> list[Operator]:
         if self.referent_of is not None:
             return [self.other.operator, self.tenant.operator]
@@ -366,6 +374,11 @@ def _walk(viewer: Viewer, all_routes: list[Route]) -> tuple[list[str], int]:
         if route.name in SKIPPED_NAMES:
             continue
         before = dump(viewer.watched())
+        shown = (
+            hidden - viewer.public_identity()
+            if getattr(route.view, "opsn_public", False)
+            else hidden
+        )
         for method, url, data in requests_for(route, viewer):
             count += 1
             response = client.get(url) if method == "GET" else client.post(url, data)
@@ -376,7 +389,7 @@ def _walk(viewer: Viewer, all_routes: list[Route]) -> tuple[list[str], int]:
             elif route.params and status not in ALLOWED_FOREIGN:
                 problems.append(f"{where} : {status} pour un objet de l'autre opérateur")
             body = _body(response) + response.get("Location", "")
-            leaked = sorted(s for s in hidden if s in body)
+            leaked = sorted(s for s in shown if s in body)
             if leaked:
                 problems.append(f"{where} : révèle {leaked[:5]}")
         changes = _diff(before, dump(viewer.watched()))

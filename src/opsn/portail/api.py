@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.http.request import RawPostDataException
 from django.urls import reverse
 from django.utils import timezone
 from ninja import NinjaAPI, Query, Schema
@@ -105,6 +106,14 @@ def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
         problems.append(f"{where or 'requête'} : {TYPES_FR.get(error.get('type'), 'invalide')}")
     return api.create_response(
         request, {"detail": "Paramètres invalides : " + " ; ".join(problems)}, status=422
+    )
+
+
+@api.exception_handler(RawPostDataException)
+def _not_json(request: HttpRequest, exc: RawPostDataException) -> HttpResponse:
+    # corps de formulaire (multipart) déjà lu par un intergiciel : ce n'est pas du JSON
+    return api.create_response(
+        request, {"detail": "Corps JSON attendu (Content-Type: application/json)."}, status=400
     )
 
 
