@@ -16,7 +16,9 @@ blocs XML du vendeur, explications et XML des lignes identiques) est préparé u
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -150,6 +152,21 @@ def _member_blocking(member: Any) -> list[str]:
 CHUNK = 1000  # adhérents calculés à la fois : la mémoire reste bornée à l'échelle nationale
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Ramasse-miettes cyclique suspendu pendant une campagne : elle crée des millions
+    d'objets (lignes, valeurs du cœur) qui vivent jusqu'à sa fin et ne forment pas de
+    cycles ; leurs parcours répétés coûtaient le quart du temps à l'échelle nationale.
+    La mémoire est rendue normalement (comptage de références)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class _Clock:
     """Secondes cumulées par étape (`RunReport.seconds`)."""
 
@@ -274,8 +291,9 @@ def billing_preview(
     """Calcule chaque adhérent de l'opérateur pour l'année, sans rien écrire."""
     invoiced = {m: number for m, (number, _) in live_invoices(operator, year).items()}
     result: list[MemberBill] = []
-    for bills in _bill_chunks(operator, year, invoiced=invoiced, progress=progress):
-        result.extend(bills)
+    with _gc_paused():
+        for bills in _bill_chunks(operator, year, invoiced=invoiced, progress=progress):
+            result.extend(bills)
     return result
 
 
@@ -733,7 +751,7 @@ def billing_run(
     clock = _Clock()
     started = time.perf_counter()
     report = RunReport(year, [])
-    with acting_as(actor), transaction.atomic():
+    with acting_as(actor), _gc_paused(), transaction.atomic():
         seq = _lock_sequence(operator, str(issued_on.year))
         if issue:
             check_chronology(operator, issued_on=issued_on, year=year)

@@ -297,21 +297,71 @@ class Chunk:
     values: dict[int, core.Member]
 
 
+def _converter(model: type, name: str) -> Any:
+    """Conversion d'une valeur lue en SQL direct, exactement comme l'ORM la ferait
+    (convertisseurs de la base puis du champ : décimaux arrondis à leurs décimales sous
+    SQLite, JSON décodé, booléens)."""
+    field = model._meta.get_field(name)
+    col = field.get_col(model._meta.db_table)
+    steps = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+    if not steps:
+        return None
+
+    def convert(value: Any) -> Any:
+        for step in steps:
+            value = step(value, col, connection)
+        return value
+
+    return convert
+
+
 class ChunkReader:
-    """Lit les adhérents d'un opérateur par lots, pour une année (`read`)."""
+    """Lit les adhérents d'un opérateur par lots, pour une année (`read`), en SQL direct :
+    une requête par table et par lot, valeurs converties comme par l'ORM."""
 
     def __init__(self, operator: m.Operator, year: int) -> None:
         self.operator = operator
         self.year = year
         self._json: dict[str, dict[str, Decimal]] = {}  # texte JSON → valeurs (partagées)
-        vendor = connection.vendor
-        cast = "::text" if vendor == "postgresql" else ""
-        table = connection.ops.quote_name(m.Subscription._meta.db_table)
+        quote = connection.ops.quote_name
+        cast = "::text" if connection.vendor == "postgresql" else ""
+
+        def table(model: type) -> str:
+            return quote(model._meta.db_table)
+
+        members = ", ".join(
+            quote(m.Member._meta.get_field(f.removesuffix("_id")).column)
+            for f in BILL_MEMBER_FIELDS
+        )
+        self._members_sql = f"SELECT {members} FROM {table(m.Member)} WHERE id IN ({{ids}})"
+        self._children_sql = (
+            f"SELECT {members} FROM {table(m.Member)} WHERE parent_id IN ({{ids}}) ORDER BY id"
+        )
+        self._member_converters = [
+            (i, convert)
+            for i, name in enumerate(BILL_MEMBER_FIELDS)
+            if (convert := _converter(m.Member, name.removesuffix("_id"))) is not None
+        ]
+        self._conventions_sql = (
+            "SELECT id, member_id, catalogue_id, reference, signed_on, notice_received_on, "
+            f"ended_on FROM {table(m.Convention)} WHERE operator_id = %s AND member_id IN "
+            "({ids})"
+        )
         self._subscriptions_sql = (
             "SELECT id, convention_id, service_code, started_on, ended_on, "
-            f"quantities{cast}, amounts{cast}, previous_id FROM {table} "
+            f"quantities{cast}, amounts{cast}, previous_id FROM {table(m.Subscription)} "
             "WHERE convention_id IN ({ids}) ORDER BY convention_id, id"
         )
+        self._usage_sql = (
+            f"SELECT member_id, counter, quantity FROM {table(m.UsageRecord)} "
+            "WHERE year = %s AND member_id IN ({ids}) ORDER BY id"
+        )
+        self._usage_quantity = _converter(m.UsageRecord, "quantity")
+        self._interventions_sql = (
+            f"SELECT member_id, day, days, label, allowance FROM {table(m.Intervention)} "
+            "WHERE member_id IN ({ids}) ORDER BY id"
+        )
+        self._intervention_days = _converter(m.Intervention, "days")
 
     def _values(self, text: Any) -> dict[str, Decimal]:
         """Quantités ou montants saisis (JSON) en décimaux ; le cœur ne les modifie jamais,
@@ -325,65 +375,65 @@ class ChunkReader:
                 self._json[text] = found
         return found
 
+    @staticmethod
+    def _fetch(sql: str, ids: list[int], *before: Any) -> list[tuple]:
+        if not ids:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format(ids=", ".join(["%s"] * len(ids))), [*before, *ids])
+            return cursor.fetchall()
+
+    def _member(self, row: tuple) -> BillMember:
+        if self._member_converters:
+            values = list(row)
+            for i, convert in self._member_converters:
+                values[i] = convert(values[i])
+            row = tuple(values)
+        return BillMember(row)
+
+    def _subscriptions(self, rows: list[tuple]) -> tuple[core.Subscription, ...]:
+        """Abonnements d'une convention (`_subscription_values`), sans détour quand aucun
+        avenant ne les relie (cas courant)."""
+        values = self._values
+        if all(row[7] is None for row in rows):
+            return tuple(
+                core.Subscription(row[2], row[3], values(row[5]), row[4], values(row[6]))
+                for row in rows
+            )
+        return _subscription_values(
+            [_SubscriptionRow(row) for row in rows],  # type: ignore[misc]
+            self.year,
+            values,
+        )
+
     def read(self, member_ids: list[int]) -> Chunk:
         year = self.year
-        members = {
-            row[0]: BillMember(row)
-            for row in m.Member.objects.filter(pk__in=member_ids)
-            .order_by()
-            .values_list(*BILL_MEMBER_FIELDS)
-        }
+        members = {row[0]: self._member(row) for row in self._fetch(self._members_sql, member_ids)}
         children: dict[int, list[BillMember]] = {}
-        for row in (
-            m.Member.objects.filter(parent_id__in=member_ids)
-            .order_by("id")
-            .values_list(*BILL_MEMBER_FIELDS)
-        ):
-            child = BillMember(row)
+        for row in self._fetch(self._children_sql, member_ids):
+            child = self._member(row)
             children.setdefault(child.parent_id, []).append(child)  # type: ignore[attr-defined]
         conventions = sorted(
             (
                 BillConvention(row)
-                for row in m.Convention.objects.filter(
-                    operator=self.operator, member_id__in=member_ids
-                )
-                .order_by()
-                .values_list(
-                    "id",
-                    "member_id",
-                    "catalogue_id",
-                    "reference",
-                    "signed_on",
-                    "notice_received_on",
-                    "ended_on",
-                )
+                for row in self._fetch(self._conventions_sql, member_ids, self.operator.pk)
             ),
             key=lambda c: (c.signed_on, c.pk),
         )
-        subscriptions: dict[int, list[_SubscriptionRow]] = {}
-        if conventions:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    self._subscriptions_sql.format(ids=", ".join(["%s"] * len(conventions))),
-                    [c.pk for c in conventions],
-                )
-                for row in cursor.fetchall():
-                    subscriptions.setdefault(row[1], []).append(_SubscriptionRow(row))
+        subscriptions: dict[int, list[tuple]] = {}
+        for row in self._fetch(self._subscriptions_sql, [c.pk for c in conventions]):
+            subscriptions.setdefault(row[1], []).append(row)
         usage: dict[int, dict[str, Decimal]] = {}
-        for member_id, counter, quantity in (
-            m.UsageRecord.objects.filter(member_id__in=member_ids, year=year)
-            .order_by("id")
-            .values_list("member_id", "counter", "quantity")
-        ):
-            usage.setdefault(member_id, {})[counter] = quantity
+        convert = self._usage_quantity or (lambda value: value)
+        for member_id, counter, quantity in self._fetch(self._usage_sql, member_ids, year):
+            usage.setdefault(member_id, {})[counter] = convert(quantity)
         interventions: dict[int, list[core.Intervention]] = {}
-        for member_id, day, days, label, allowance in (
-            m.Intervention.objects.filter(member_id__in=member_ids)
-            .order_by("id")
-            .values_list("member_id", "day", "days", "label", "allowance")
+        convert = self._intervention_days or (lambda value: value)
+        for member_id, day, days, label, allowance in self._fetch(
+            self._interventions_sql, member_ids
         ):
             interventions.setdefault(member_id, []).append(
-                core.Intervention(day, days, label, allowance or None)
+                core.Intervention(day, convert(days), label, allowance or None)
             )
         values: dict[int, core.Member] = {}
         attached_of: dict[int, tuple[core.Member, ...]] = {}
@@ -398,11 +448,7 @@ class ChunkReader:
                 member,
                 attached,
                 core.Convention(conv.signed_on, conv.notice_received_on, conv.ended_on),
-                _subscription_values(
-                    subscriptions.get(conv.pk, []),  # type: ignore[arg-type]
-                    year,
-                    self._values,
-                ),
+                self._subscriptions(subscriptions.get(conv.pk, [])),
                 usage.get(conv.member_id, {}),
                 tuple(interventions.get(conv.member_id, ())),
             )
