@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 
 from opsn.facturation.billing import billing_run
 from opsn.gestion.identites_demo import fill_member, fill_operator
-from opsn.gestion.models import ChangeRequest, PlatformAdmin, Subscription
+from opsn.gestion.models import ChangeRequest, Lead, PlatformAdmin, Quote, Subscription
 from opsn.gestion.permissions import SYSTEM
 from opsn.referentiel import Referentiel
 
@@ -311,6 +311,22 @@ def site(world) -> dict[str, Any]:
     ChangeRequest.objects.create(
         member=world["a"], author=world["users"]["referent_a"], message="Deux postes de plus"
     )
+    # portail : une demande typée (avenant pré-rempli), un devis public et un prospect
+    ChangeRequest.objects.create(
+        member=world["a"],
+        convention=world["conv_a"],
+        author=world["users"]["referent_a"],
+        kind="ajout",
+        service_code="dematerialisation",
+        quantities={"utilisateurs": "2"},
+        message="Dématérialisation",
+    )
+    Client().post(
+        reverse("devis-creer"),
+        {"code": "82001", "operateur": "cdg82", "choix": "assistance_srb"},
+    )
+    quote = Quote.objects.get()
+    Lead.objects.create(quote=quote, operator=quote.operator, name="Prospect", email="p@x.fr")
     platform = User.objects.create_user("plateforme-test", password="x")
     PlatformAdmin.objects.create(user=platform)
     users = dict(world["users"])

@@ -6,8 +6,9 @@ from django.urls import include, path
 from opsn.portail import views
 from opsn.portail.api import api
 
-# Les vues de l'API sont publiques comme le simulateur (voir `views.public`).
-api_patterns = api.urls[0]
+# Les vues de l'API sont publiques comme le simulateur (voir `views.public`) ; sa racine est
+# la page de documentation (`api-simulateur`), qui remplace celle de django-ninja.
+api_patterns = [p for p in api.urls[0] if getattr(p, "name", None) != "api-root"]
 for _pattern in api_patterns:
     _pattern.callback.opsn_public = True
 

@@ -1,0 +1,334 @@
+"""Banc de charge de l'API publique du simulateur, servie en production (gunicorn).
+
+Exigence (issue 11) : 50 clients simultanés, p99 < 100 ms sur la machine à 2 cœurs, avec le
+serveur de production. Le banc mélange les trois appels que fait la page du simulateur :
+- `GET /api/simulateur/collectivites?q=…` (propositions pendant la saisie) ;
+- `GET /api/simulateur/offres?operateur=gironde-numerique&code=…` (chaque service chiffré) ;
+- `POST /api/simulateur/simulation` (un choix de services, trois années, avec les offres).
+
+Usage :
+    python3 -m uv run python benchmarks/simulateur.py [--duree 30] [--clients 50]
+        [--processus 3] [--communes 40] [--dossier DOSSIER] [--garder]
+
+Déroulé :
+1. base neuve (SQLite) dans un dossier de données temporaire : migrations, catalogues et
+   indices livrés, territoires des opérateurs ;
+2. `opsn serveur` (gunicorn, N processus, sans travailleur) sur 127.0.0.1, port libre, le
+   débit de l'API relevé (`OPSN_API_DEBIT`) : tous les clients du banc ont la même adresse,
+   la limite par adresse les refuserait (429) au lieu de mesurer le service ;
+3. C clients en boucle fermée pendant D secondes, sur les communes de Gironde tirées tour à
+   tour (les `--communes` premières par code INSEE) ; une requête de chauffe par commune
+   d'abord, hors mesure (premier chargement du référentiel et des catalogues par processus) ;
+4. p50, p99, requêtes par seconde et erreurs par appel et au total ; dernière ligne lisible
+   par une machine : `p50_ms=… p99_ms=… rps=… errors=…`.
+
+Le générateur de charge tourne sur la même machine (asyncio, un seul fil) et prend sa part
+des deux cœurs : les chiffres sont prudents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_P99_MS = 100.0
+REQUEST_TIMEOUT = 30.0
+CALLS = ("collectivites", "offres", "simulation")
+
+PREPARE = """
+import django
+django.setup()
+from django.conf import settings
+from django.core.management import call_command
+try:  # modèles sans leur migration (en attente) : tables créées depuis les modèles
+    call_command("makemigrations", "gestion", check=True, dry_run=True, verbosity=0)
+except SystemExit:
+    print("migration de gestion en attente : tables créées depuis les modèles")
+    settings.MIGRATION_MODULES = {"gestion": None}
+call_command("migrate", interactive=False, verbosity=0, run_syncdb=True)
+from opsn.gestion import services
+from opsn.gestion.models import Operator
+services.catalogues_load_shipped()
+services.index_values_load_shipped()
+for code, deps in (("cdg82", ["82"]), ("cdg47", ["47"]), ("gironde-numerique", ["33"])):
+    Operator.objects.filter(code=code).update(territory=deps)
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Percentile par rang le plus proche (q entre 0 et 100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, round(q / 100 * len(ordered) + 0.5))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env(data_dir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "OPSN_DEBUG", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        OPSN_DONNEES=str(data_dir),
+        DJANGO_SETTINGS_MODULE="opsn.web.settings",
+        PYTHONUNBUFFERED="1",
+        OPSN_API_DEBIT="100000000/m",
+    )
+    return env
+
+
+def run(env: dict[str, str], *args: str) -> None:
+    out = subprocess.run(
+        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        sys.exit(f"échec de « {' '.join(args[:4])} … » :\n{out.stdout[-2000:]}{out.stderr[-3000:]}")
+
+
+def communes(count: int) -> list[tuple[str, str]]:
+    from opsn.referentiel import Referentiel
+
+    found = [c for c in Referentiel.charger().communes() if c.departement == "33"][:count]
+    return [(c.insee, c.nom) for c in found]
+
+
+def start_server(env: dict[str, str], port: int, processes: int, log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "opsn",
+                "serveur",
+                "--port",
+                str(port),
+                "--processus",
+                str(processes),
+                "--sans-travailleur",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"le serveur s'est arrêté :\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/simulateur/", timeout=5):
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    sys.exit("le serveur n'a pas répondu en 180 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def plan(towns: list[tuple[str, str]]) -> list[tuple[str, str, str, bytes | None]]:
+    """(appel, méthode, chemin, corps) : les trois appels pour chaque commune, tour à tour."""
+    items = []
+    for code, name in towns:
+        query = urllib.parse.quote(name.lower().replace("-", " ")[:12])
+        items.append(("collectivites", "GET", f"/api/simulateur/collectivites?q={query}", None))
+        items.append(
+            (
+                "offres",
+                "GET",
+                f"/api/simulateur/offres?operateur=gironde-numerique&code={code}",
+                None,
+            )
+        )
+        body = {
+            "operateur": "gironde-numerique",
+            "collectivite": {"code": code},
+            "services": [
+                {"service": "nas_50go"},
+                {"service": "certificat_rgs", "quantites": {"certificats": "2"}},
+                {"service": "alerte_sms"},
+            ],
+            "usages": {"sms": "2500"},
+            "offres": True,
+        }
+        items.append(
+            ("simulation", "POST", "/api/simulateur/simulation", json.dumps(body).encode())
+        )
+    return items
+
+
+@dataclass
+class Results:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    sent: int = 0
+
+
+async def fetch(port: int, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Accept: application/json\r\nAccept-Encoding: identity\r\nConnection: close\r\n"
+        )
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        writer.write(head.encode() + b"\r\n" + (body or b""))
+        await writer.drain()
+        raw = await reader.read()
+    finally:
+        writer.close()
+    head_raw, _, content = raw.partition(b"\r\n\r\n")
+    status = int(head_raw.split(b" ", 2)[1]) if head_raw.startswith(b"HTTP/") else 0
+    return status, content
+
+
+async def client(
+    port: int,
+    items: list,
+    offset: int,
+    deadline: float,
+    results: Results,
+) -> None:
+    i = offset
+    while time.monotonic() < deadline:
+        call, method, path, body = items[i % len(items)]
+        i += 1
+        results.sent += 1
+        t0 = time.perf_counter()
+        try:
+            status, _ = await asyncio.wait_for(fetch(port, method, path, body), REQUEST_TIMEOUT)
+        except (TimeoutError, OSError) as exc:
+            results.errors[call].append(f"{path} : {type(exc).__name__}")
+            continue
+        elapsed = (time.perf_counter() - t0) * 1000
+        if status != 200:
+            results.errors[call].append(f"{path} : statut {status}")
+        else:
+            results.latencies[call].append(elapsed)
+
+
+async def warm_up(port: int, items: list) -> None:
+    for _, method, path, body in items:
+        status, content = await fetch(port, method, path, body)
+        if status != 200:
+            sys.exit(f"chauffe : {method} {path} → {status} {content[:300]!r}")
+
+
+async def load(port: int, items: list, clients: int, duration: float) -> tuple[Results, float]:
+    results = Results()
+    t0 = time.monotonic()
+    deadline = t0 + duration
+    tasks = [client(port, items, n * 5, deadline, results) for n in range(clients)]
+    await asyncio.wait_for(asyncio.gather(*tasks), duration + REQUEST_TIMEOUT + 30)
+    return results, time.monotonic() - t0
+
+
+def report(results: Results, elapsed: float, args: argparse.Namespace) -> str:
+    print(
+        f"\nAPI du simulateur : {args.clients} clients, {args.duree:.0f} s, gunicorn "
+        f"{args.processus} processus ; {args.communes} communes ; Python "
+        f"{platform.python_version()}, {os.cpu_count()} cœurs\n"
+    )
+    print(f"{'appel':<16}{'requêtes':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'erreurs':>9}")
+    every: list[float] = []
+    errors = 0
+    for call in CALLS:
+        values = results.latencies.get(call, [])
+        errs = results.errors.get(call, [])
+        every.extend(values)
+        errors += len(errs)
+        print(
+            f"{call:<16}{len(values) + len(errs):>10}{percentile(values, 50):>10.1f}"
+            f"{percentile(values, 99):>10.1f}{max(values, default=float('nan')):>10.1f}"
+            f"{len(errs):>9}"
+        )
+    total = len(every) + errors
+    p50, p99 = percentile(every, 50), percentile(every, 99)
+    rps = total / elapsed if elapsed else 0.0
+    print(
+        f"{'total':<16}{total:>10}{p50:>10.1f}{p99:>10.1f}"
+        f"{max(every, default=float('nan')):>10.1f}{errors:>9}"
+    )
+    if every:
+        print(f"\nmoyenne {statistics.fmean(every):.1f} ms ; {rps:.1f} requêtes/s")
+    for call, errs in results.errors.items():
+        for message in sorted(set(errs))[:5]:
+            print(f"erreur ({call}) : {message}")
+    verdict = "atteinte" if p99 < TARGET_P99_MS and errors == 0 else "NON atteinte"
+    print(f"Cible p99 < {TARGET_P99_MS:.0f} ms et 0 erreur : {verdict}")
+    return f"p50_ms={p50:.1f} p99_ms={p99:.1f} rps={rps:.1f} errors={errors}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duree", type=float, default=30.0, help="secondes de charge")
+    parser.add_argument("--clients", type=int, default=50, help="clients simultanés")
+    parser.add_argument("--processus", type=int, default=3, help="processus gunicorn")
+    parser.add_argument("--communes", type=int, default=40, help="communes de Gironde tirées")
+    parser.add_argument("--dossier", type=Path, help="dossier de données (temporaire sinon)")
+    parser.add_argument("--garder", action="store_true", help="garder le dossier de données")
+    args = parser.parse_args()
+    if not 1 <= args.clients <= 1000 or not 1 <= args.duree <= 3600:
+        parser.error("--clients entre 1 et 1000, --duree entre 1 et 3600 s")
+    data_dir = args.dossier or Path(tempfile.mkdtemp(prefix="opsn-simulateur-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = child_env(data_dir)
+    try:
+        print(f"Données : {data_dir}", flush=True)
+        print("Préparation : base, catalogues et indices livrés…", flush=True)
+        run(env, "-c", PREPARE)
+        items = plan(communes(args.communes))
+        port = free_port()
+        server = start_server(env, port, args.processus, data_dir / "serveur.log")
+        try:
+            asyncio.run(warm_up(port, items))
+            print(f"Charge sur http://127.0.0.1:{port} pendant {args.duree:.0f} s…", flush=True)
+            load_before = os.getloadavg()[0]
+            results, elapsed = asyncio.run(load(port, items, args.clients, args.duree))
+        finally:
+            stop_server(server)
+        print(
+            f"\nCharge de la machine (moyenne sur 1 min, autres processus compris) : "
+            f"{load_before:.2f} avant la mesure, {os.getloadavg()[0]:.2f} à la fin"
+        )
+        print(report(results, elapsed, args))
+    finally:
+        if not args.garder and args.dossier is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
