@@ -1,9 +1,9 @@
 """Réglages communs de la suite.
 
 Sur une machine neuve (Python et pip seulement), la suite installe d'abord les paquets
-Debian dont ses tests ont besoin (`scripts/ci/systeme.sh` : Chromium, PostgreSQL, poppler,
-Pango, HarfBuzz-subset, DejaVu) : la commande de test du README suffit, et l'intégration
-continue n'installe rien avant elle.
+Debian dont ses tests ont besoin (`scripts/ci/systeme.sh` : Chromium, PostgreSQL,
+poppler) : la commande de test du README suffit, et l'intégration continue n'installe rien
+avant elle.
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ def _system_missing() -> list[str]:
     missing = [tool for tool in ("chromium", "pdftoppm", "pdftotext") if not shutil.which(tool)]
     if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         missing.append("postgresql")
-    libs = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
-    missing += [lib for lib in ("libpangoft2-1.0", "libharfbuzz-subset") if lib not in libs]
-    if not Path("/usr/share/fonts/truetype/dejavu").is_dir():
-        missing.append("fonts-dejavu-core")
     return missing
 
 

@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
 # Paquets Debian dont les tests ont besoin : Chromium (tests de navigateur), PostgreSQL
-# (base de test), poppler-utils (rendu des PDF en PNG), Pango, HarfBuzz-subset et DejaVu
-# (PDF WeasyPrint). N'installe que ce qui manque. Appelé par la suite de tests elle-même
+# (base de test), poppler-utils (PDF rendus en PNG et en texte pour les vérifier). Le
+# produit lui-même n'en demande aucun (PDF par Typst, polices embarquées). N'installe que
+# ce qui manque. Appelé par la suite de tests elle-même
 # (tests/conftest.py) : la commande de test du README suffit sur une machine neuve.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
-# WeasyPrint (PDF des factures) s'appuie sur Pango et des polices (DejaVu).
-ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
-ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || missing+=(libharfbuzz-subset0)
-[ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installation des paquets Debian : ${missing[*]}"
   SUDO=""
