@@ -55,14 +55,24 @@ CALLS = ("collectivites", "offres", "simulation")
 PREPARE = """
 import django
 django.setup()
+import os, shutil, sys
+from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
-try:  # modèles sans leur migration (en attente) : tables créées depuis les modèles
+try:
     call_command("makemigrations", "gestion", check=True, dry_run=True, verbosity=0)
 except SystemExit:
-    print("migration de gestion en attente : tables créées depuis les modèles")
-    settings.MIGRATION_MODULES = {"gestion": None}
-call_command("migrate", interactive=False, verbosity=0, run_syncdb=True)
+    # modèles en avance sur leurs migrations (migration en attente de relecture) : une copie
+    # des migrations dans le dossier de données du banc reçoit la migration manquante
+    import opsn.gestion.migrations as shipped
+    copy = Path(os.environ["OPSN_DONNEES"]) / "migrations_banc" / "gestion_banc"
+    shutil.rmtree(copy.parent, ignore_errors=True)
+    shutil.copytree(Path(shipped.__file__).parent, copy)
+    sys.path.insert(0, str(copy.parent))
+    settings.MIGRATION_MODULES = {"gestion": "gestion_banc"}
+    call_command("makemigrations", "gestion", verbosity=0)
+    print("migration de gestion en attente : appliquée depuis une copie temporaire")
+call_command("migrate", interactive=False, verbosity=0)
 from opsn.gestion import services
 from opsn.gestion.models import Operator
 services.catalogues_load_shipped()

@@ -169,3 +169,18 @@ def test_selection_checks_services_and_quantities() -> None:
         sim.simulate(catalogue, None, 2020, subject, sim.Selection(), years=6)
     with pytest.raises(sim.SimulationError, match="ni le code INSEE"):
         sim.subject_from_code("99999", Referentiel.charger())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["saint emilion", "SAINT-ÉMILION", "emilion", "ag", "33394", "243301405", "bordeaux", "zzzz"],
+)
+def test_public_search_orders_like_the_referential(text: str) -> None:
+    """L'index du simulateur (dichotomie, sans organismes importés) donne les communes et
+    EPCI dans l'ordre de `Referentiel.chercher`."""
+    from opsn.portail import recherche
+
+    ref = Referentiel.charger()
+    expected = [e.code for e in ref.chercher(text, limite=60) if hasattr(e, "millesime")][:10]
+    assert [e.code for e in recherche.search(ref, text, 10)] == expected
+    assert [e.code for e in recherche.search(ref, text, 10)] == expected  # mémorisée

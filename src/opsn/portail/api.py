@@ -32,7 +32,7 @@ from pydantic import Field
 from opsn.core import bounds
 from opsn.core.bounds import BoundError
 from opsn.core.errors import OpsnError
-from opsn.portail import limites
+from opsn.portail import limites, recherche
 from opsn.portail import simulation as sim
 from opsn.portail.selectors import PublicOperator, public_offer, referentiel
 
@@ -232,15 +232,15 @@ def subject_of(data: CollectiviteIn) -> sim.Subject:
     )
 
 
-def _operator(code: str) -> PublicOperator:
-    found = public_offer().operator(code)
+def _operator(request: HttpRequest, code: str) -> PublicOperator:
+    found = public_offer(request).operator(code)
     if found is None:
         raise sim.SimulationError(f"opérateur « {code[:60]} » inconnu.")
     return found
 
 
-def _year(catalogue: Any, wanted: int | None) -> sim.TariffYear:
-    index = public_offer().index
+def _year(request: HttpRequest, catalogue: Any, wanted: int | None) -> sim.TariffYear:
+    index = public_offer(request).index
     if wanted is not None:
         return sim.TariffYear(wanted, None)
     return sim.tariff_year(catalogue, index, timezone.localdate().year)
@@ -271,9 +271,8 @@ def search(text: str, limit: int = 10) -> list[dict[str, Any]]:
         clean = bounds.check_text(text, 100)
     except BoundError:
         return []
-    found = [e for e in ref.chercher(clean, limite=limit * 2) if hasattr(e, "millesime")]
     result = []
-    for entity in found[:limit]:
+    for entity in recherche.search(ref, clean, limit):
         kind = "commune" if hasattr(entity, "insee") else "epci"
         result.append(
             {
@@ -302,7 +301,7 @@ def operateurs(
     deps = None
     if code:
         deps = sim.subject_from_code(code, referentiel()).departements
-    return [operator_dict(o, deps) for o in public_offer().operators]
+    return [operator_dict(o, deps) for o in public_offer(request).operators]
 
 
 def operator_dict(o: PublicOperator, deps: frozenset[str] | None) -> dict[str, Any]:
@@ -337,10 +336,10 @@ def offres(request: HttpRequest, params: Query[OffresQuery]) -> dict[str, Any]:
             budget_keur=params.budget_keur,
         )
     )
-    operator = _operator(params.operateur)
+    operator = _operator(request, params.operateur)
     item = operator.catalogue(params.catalogue)
-    ty = _year(item.catalogue, params.annee)
-    found = sim.offers(item.catalogue, public_offer().index, ty.year, subject)
+    ty = _year(request, item.catalogue, params.annee)
+    found = sim.offers(item.catalogue, public_offer(request).index, ty.year, subject)
     return {
         "operateur": operator.code,
         "catalogue": item.catalogue.ident,
@@ -361,10 +360,10 @@ def simulation(request: HttpRequest, data: SimulationIn) -> dict[str, Any]:
     """Le choix chiffré pour chaque année (1re année, 2e, 3e… aux tarifs de l'année) au
     format de `opsn simuler --format json`, et le total ; n'enregistre rien."""
     subject = subject_of(data.collectivite)
-    operator = _operator(data.operateur)
+    operator = _operator(request, data.operateur)
     item = operator.catalogue(data.catalogue)
     catalogue = item.catalogue
-    ty = _year(catalogue, data.annee)
+    ty = _year(request, catalogue, data.annee)
     choices = []
     for s in data.services:
         service = catalogue.services.get(s.service)
@@ -382,7 +381,7 @@ def simulation(request: HttpRequest, data: SimulationIn) -> dict[str, Any]:
     if data.jours_intervention not in (None, "", 0, "0"):
         days = _number(data.jours_intervention, bounds.DAYS, "journées d'intervention")
     selection = sim.Selection(tuple(choices), usage, days)
-    index = public_offer().index
+    index = public_offer(request).index
     try:
         result = sim.simulation_dict(
             sim.simulate(catalogue, index, ty.year, subject, selection, years=data.annees)

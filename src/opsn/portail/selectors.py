@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Count, Max, Sum
+
 from opsn.core import dates
 from opsn.core.index import IndexTable, load_index
 from opsn.core.index import IndexValue as CoreIndexValue
@@ -103,8 +105,12 @@ def _departement(postcode: str) -> str | None:
     return postcode[:2]
 
 
-def public_offer() -> PublicOffer:
-    """Opérateurs qui ont au moins un catalogue, leurs catalogues et la table d'indice."""
+def public_offer(request: Any = None) -> PublicOffer:
+    """Opérateurs qui ont au moins un catalogue, leurs catalogues et la table d'indice ; lue
+    une fois par requête (gardée sur `request`)."""
+    found = getattr(request, "_opsn_offre", None)
+    if found is not None:
+        return found
     versions = tuple(
         CatalogueVersion.objects.order_by("operator_id", "valid_from", "pk").values_list(
             "pk", "operator_id", "sha256", "version", "label", "valid_from"
@@ -117,20 +123,33 @@ def public_offer() -> PublicOffer:
             "pk", "code", "name", "address", "postcode", "city", "email", "siren", "territory"
         )
     )
-    index_rows = tuple(
+    # empreinte des valeurs d'indice : nombre, dernier identifiant et somme des valeurs (une
+    # valeur corrigée change la somme) ; la table n'est relue que si elle a changé
+    index_key = tuple(
         IndexValue.objects.filter(index="syntec")
-        .order_by("month", "series")
-        .values_list("month", "series", "value", "source")
+        .aggregate(n=Count("pk"), last=Max("pk"), total=Sum("value"))
+        .values()
     )
     key = (versions, operators)
     with _lock:
-        if _state.get("index_key") != index_rows:
-            _state["index"] = _index_table(index_rows)
-            _state["index_key"] = index_rows
+        stale_index = _state.get("index_key") != index_key
+    if stale_index:
+        rows = tuple(
+            IndexValue.objects.filter(index="syntec")
+            .order_by("month", "series")
+            .values_list("month", "series", "value", "source")
+        )
+        table = _index_table(rows)
+        with _lock:
+            _state["index"], _state["index_key"] = table, index_key
+    with _lock:
         if _state.get("key") != key:
             _state["operators"] = _operators(versions, operators)
             _state["key"] = key
-        return PublicOffer(_state["operators"], _state["index"])
+        offer = PublicOffer(_state["operators"], _state["index"])
+    if request is not None:
+        request._opsn_offre = offer
+    return offer
 
 
 def _index_table(rows: tuple) -> IndexTable:

@@ -14,6 +14,7 @@ années à venir n'est pas connue (l'indice n'est pas encore publié) et n'est p
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -514,7 +515,7 @@ def simulate(
 # -- l'offre, service par service --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identité : l'offre mémorisée sert de clé (offer_dict)
 class Offer:
     """Un service du catalogue chiffré seul pour la collectivité (colonnes du comparatif)."""
 
@@ -674,7 +675,9 @@ def simulation_dict(sim: Simulation) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=8192)
 def offer_dict(offer: Offer) -> dict[str, Any]:
+    """L'offre en JSON (mémorisée avec l'offre : à ne pas modifier)."""
     data: dict[str, Any] = {
         "service": offer.service.code,
         "libelle": offer.service.label,
