@@ -304,3 +304,49 @@ def test_referent_request_is_accepted_into_an_amendment(
         in referent.locator("#convention").locator("xpath=..").inner_text()
     )
     no_horizontal_scroll(referent)
+
+
+def test_every_public_and_referent_page_reflows_at_320_px(
+    portail, live_server, browser, axe_source
+) -> None:
+    """WCAG 1.4.10 : à 320 px de large, aucune page publique ni aucune page que le référent
+    ouvre ne défile horizontalement ; axe-core n'y trouve rien de grave."""
+    import datetime as dt
+
+    from opsn.facturation.billing import billing_run
+    from opsn.gestion.permissions import SYSTEM
+
+    from .test_portail import with_identities
+
+    world = portail
+    with_identities(world)
+    billing_run(actor=SYSTEM, operator=world["cdg82"], year=2020, issued_on=dt.date(2021, 1, 15))
+    invoice = world["a"].invoices.get()
+    page = new_page(browser, {"width": 320, "height": 700})
+    public = [
+        "/simulateur/?code=33394&operateur=gironde-numerique&choix=nas_50go",
+        "/simulateur/?type=etablissement_public&agents=25&operateur=cdg47",
+        "/tarifs/?operateur=cdg47",
+        "/api/simulateur/",
+        "/devis/",
+        "/connexion/",
+    ]
+    referent = [
+        "/portail/",
+        "/portail/demande/",
+        f"/adherents/{world['a'].pk}/",
+        f"/conventions/{world['conv_a'].pk}/",
+        "/adherents/",
+        "/factures/?annee=2020",
+        f"/factures/{invoice.pk}/",
+        "/compte/mot-de-passe/",
+    ]
+    for path in public:
+        page.goto(live_server.url + path)
+        no_horizontal_scroll(page)
+        assert serious_violations(page, axe_source) == [], path
+    login(page, live_server.url, "referent_a")
+    for path in referent:
+        page.goto(live_server.url + path)
+        no_horizontal_scroll(page)
+        assert serious_violations(page, axe_source) == [], path
