@@ -67,8 +67,11 @@ def test_billing_officer_amends_a_convention(world, live_server, page, tmp_path)
     row = page.get_by_role("row").filter(has_text="Un poste de plus au secrétariat")
     assert "facturation" in row.inner_text()
     assert "Modification « assistance_srb » – postes_n2 : 3 → 4" in row.inner_text()
-    audit = page.get_by_role("row").filter(has_text="quantities :").first.inner_text()
-    assert "facturation" in audit and "'postes_n2': '4'" in audit
+    # journal en libellés, pas en codes (issue 11)
+    audit = page.get_by_role("row").filter(has_text="Quantités :").first.inner_text()
+    assert "facturation" in audit
+    assert "Postes au niveau 2 (assistance systèmes, réseaux et bureautique) : 4" in audit
+    assert "postes_n2" not in audit and "quantities" not in audit
     page.screenshot(path=str(tmp_path / "avenant.png"), full_page=True)
     assert (tmp_path / "avenant.png").stat().st_size > 10_000
 

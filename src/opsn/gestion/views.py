@@ -142,7 +142,10 @@ def _member_page(
             "certificats": member.certificates.all(),
             "usages": usages,
             "rattaches": member.attached.all(),
-            "audit": selectors.audit_for(member)[:30],
+            "audit": _labelled(
+                selectors.audit_for(member)[:30],
+                [bridge.catalogue_of(c.catalogue) for c in conventions],
+            ),
             "demandes": member.requests.select_related("author", "handled_by")[:20],
             "today": today,
             "peut_modifier": can(
@@ -178,7 +181,10 @@ def convention_detail(request: HttpRequest, convention_id: int) -> HttpResponse:
             "synthese": overview,
             "abonnements": _subscription_rows(convention, catalogue),
             "avenants": convention.amendments.select_related("created_by").all(),
-            "audit": selectors.audit_for(convention, extra=[("subscription", sub_ids)])[:50],
+            "audit": _labelled(
+                selectors.audit_for(convention, extra=[("subscription", sub_ids)])[:50],
+                [catalogue],
+            ),
             "peut_modifier": can(
                 request.user,
                 "modifier_conventions",
@@ -187,6 +193,19 @@ def convention_detail(request: HttpRequest, convention_id: int) -> HttpResponse:
             ),
         },
     )
+
+
+def _labelled(entries: Any, catalogues: list[Catalogue]) -> list[Any]:
+    """Entrées d'audit en libellés, pas en codes : champs, choix, oui/non, dates, services et
+    quantités du catalogue (`opsn.portail.libelles`)."""
+    from opsn.portail.libelles import Labeller
+
+    labeller = Labeller.of(catalogues)
+    result = list(entries)
+    for entry in result:
+        entry.lignes = labeller.audit(entry)
+        entry.titre = labeller.title(entry)
+    return result
 
 
 def _subscription_rows(convention: Convention, catalogue: Catalogue) -> list[dict[str, Any]]:
