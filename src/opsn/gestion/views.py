@@ -158,6 +158,7 @@ def _member_page(
                 request.user, "saisir_usages", operator=member.operator_id, member=member
             ),
             "annee_ignoree": year_query.problem,
+            "libelles": _code_labels([bridge.catalogue_of(c.catalogue) for c in conventions]),
             "form_intervention": given.get("intervention") or InterventionForm(today=today),
             "form_usage": given.get("usage") or UsageForm(today=today, year=year),
             "form_demande": given.get("demande") or ChangeRequestForm(member=member),
@@ -193,6 +194,21 @@ def convention_detail(request: HttpRequest, convention_id: int) -> HttpResponse:
             ),
         },
     )
+
+
+def _code_labels(catalogues: list[Catalogue]) -> dict[str, str]:
+    """Droits inclus, compteurs d'usage et dotations → libellés (fiche adhérent)."""
+    from opsn.portail.simulation import entitlement_labels, usage_counters
+
+    labels: dict[str, str] = {}
+    for cat in catalogues:
+        for counter in usage_counters(cat):
+            labels.setdefault(counter.code, f"{counter.label} ({counter.unit})")
+        labels.update(entitlement_labels(cat))
+        for service in cat.services.values():
+            for allowance in service.allowances:
+                labels.setdefault(allowance.code, allowance.label)
+    return labels
 
 
 def _labelled(entries: Any, catalogues: list[Catalogue]) -> list[Any]:
