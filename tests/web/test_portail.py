@@ -448,3 +448,25 @@ def test_quantity_change_estimate_matches_the_billing_core(world) -> None:
     assert result["avant"] == "979.54"  # cas P01
     assert Decimal(result["apres"]) > Decimal(result["avant"])
     assert fmt(Decimal(result["apres"]) - Decimal(result["avant"])) == result["difference"]
+
+
+def test_demo_referents_see_invoices_quotas_and_usage(db, django_capture_on_commit_callbacks):
+    """Depuis la démonstration (`opsn demo`) : le référent du CDG82 voit ses factures, celui
+    du CDG47 les quotas de sa strate et sa consommation de sauvegarde."""
+    from opsn.gestion.demo import build_demo
+
+    selectors.reset_caches()
+    with django_capture_on_commit_callbacks(execute=True):
+        accounts = build_demo(today=dt.date(2026, 11, 30))
+    names = {a.username for a in accounts}
+    assert {"referent-cdg82", "referent-gironde", "referent-cdg47"} <= names
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    cdg82 = text(client_for(users.get(username="referent-cdg82")).get("/portail/"))
+    assert "Facture n° " in cdg82 and "émise le 30/11/2026 (2021)" in cdg82
+    cdg47 = text(client_for(users.get(username="referent-cdg47")).get("/portail/?annee=2026"))
+    assert "Quotas de votre strate" in cdg47
+    assert 'role="img" aria-label="Sauvegarde externalisée (volume en Go) : ' in cdg47
+    assert "consommé(s)" in cdg47
+    assert len(mail.outbox) >= 1  # avis de facture aux référents qui ont une adresse

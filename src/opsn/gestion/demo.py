@@ -237,8 +237,10 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     communes47 = sorted(
         (c for c in ref.communes() if c.departement == "47"), key=lambda c: c.insee
     )[:30]
+    first47 = None
     for i, c in enumerate(communes47):
         member = _member_from_commune(cdg47, c)
+        first47 = first47 or member
         conv = Convention.objects.create(
             operator=cdg47,
             member=member,
@@ -256,10 +258,15 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     user("admin-cdg47", Role.ADMIN, cdg47)
     user("facturation-cdg47", Role.BILLING, cdg47)
     user("technicien-cdg47", Role.TECHNICIAN, cdg47)
+    user("referent-cdg47", Role.REFERENT, cdg47, first47)  # quotas de sa strate (portail)
     from opsn.gestion.permissions import SYSTEM
     from opsn.plateforme.comptes import platform_admin_create
 
     platform_admin_create(actor=SYSTEM, username=PLATFORM_USERNAME, password=DEMO_PASSWORD)
+    # factures 2021 du CDG82 émises : le référent voit ses pièces et leur avis (portail)
+    from opsn.facturation.billing import billing_run
+
+    billing_run(actor=SYSTEM, operator=cdg82, year=2021, issued_on=today)
     users.append(
         DemoUser(PLATFORM_USERNAME, DEMO_PASSWORD, "administrateur de la plateforme", "–", None)
     )

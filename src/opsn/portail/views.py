@@ -358,6 +358,11 @@ def portal_context(member: Any, year: int, today: dt.date) -> dict[str, Any]:
     index = selectors.public_offer().index
     interventions = list(member.interventions.all())
     usage = selectors.usage_of(member, year)
+    counters = {
+        c.code: f"{c.label} ({c.unit})"
+        for cat in catalogues.values()
+        for c in sim.usage_counters(cat)
+    }
     blocks = []
     for conv in conventions:
         cat = catalogues[conv.catalogue_id]
@@ -385,6 +390,9 @@ def portal_context(member: Any, year: int, today: dt.date) -> dict[str, Any]:
         "certificats": certificates,
         "interventions": [i for i in interventions if i.day.year == year],
         "jours_interventions": sum((i.days for i in interventions if i.day.year == year), ZERO),
+        "releves": [
+            (counters.get(code, code), quantity) for code, quantity in sorted(usage.items())
+        ],
         "factures": selectors.member_invoices(member),
         "avis": selectors.member_notifications(member),
         "avis_non_lus": [n for n in selectors.member_notifications(member) if n.read_at is None],
