@@ -132,10 +132,14 @@ def evolution_csv(rows: list[Evolution]) -> str:
 
 def revenue_by_family(*, operator_ids: list[int]) -> dict[str, dict[int, Decimal]]:
     """Recettes émises (factures moins avoirs) par famille de services et par année."""
+    from django.db.models import Sum
+
     result: dict[str, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     lines = InvoiceLine.objects.filter(
         invoice__operator_id__in=operator_ids, invoice__status=InvoiceStatus.ISSUED
     )
-    for family, year, amount in lines.values_list("family", "invoice__year", "amount"):
-        result[family][year] += amount
+    # sommes faites par la base : une ligne par famille et par année, pas une par ligne
+    totals = lines.values_list("family", "invoice__year").annotate(total=Sum("amount"))
+    for family, year, amount in totals.order_by():
+        result[family][year] += amount or Decimal(0)
     return {k: dict(v) for k, v in result.items()}

@@ -282,39 +282,77 @@ def evolution_page(request: HttpRequest) -> HttpResponse:
 
 
 def revenue_chart(operator_ids: list[int]) -> dict:
-    """Données du graphique du tableau de bord : barres SVG par année, empilées par famille."""
+    """Données du graphique du tableau de bord : barres SVG par année, empilées par famille.
+
+    Les familles sont nommées par leur libellé dans les catalogues des opérateurs
+    (« Assistance aux logiciels métiers »), pas par leur code (`metiers`). Les coordonnées
+    sont des textes à point décimal (`"197.4"`) : le gabarit ne les localise pas (une
+    virgule française rendrait le SVG invalide et le graphique vide)."""
     data = evolution.revenue_by_family(operator_ids=operator_ids)
     years = sorted({y for per_year in data.values() for y in per_year})
     if not years:
         return {}
-    families = sorted(data)
+    labels = family_labels(operator_ids)
+    families = sorted(data, key=lambda code: (labels.get(code, code).lower(), code))
     palette = ["#0b4f8a", "#2e7d32", "#b35900", "#6a1b9a", "#00695c", "#8a1f11", "#455a64"]
     zero = Decimal(0)  # jamais l'entier 0 : le filtre `euros` attend un Decimal
     totals = {y: sum((data[f].get(y, zero) for f in families), zero) for y in years}
     top = max(totals.values()) or 1
     bars = []
     for i, year in enumerate(years):
-        y0 = 200
+        y0 = 200.0
         segments = []
         for j, family in enumerate(families):
             value = data[family].get(year, zero)
-            height = float(value) / float(top) * 180
+            height = max(float(value), 0.0) / float(top) * 180
             y0 -= height
             segments.append(
                 {
-                    "y": round(y0, 1),
-                    "h": round(height, 1),
+                    "y": f"{y0:.1f}",
+                    "h": f"{height:.1f}",
                     "couleur": palette[j % len(palette)],
-                    "famille": family,
+                    "famille": labels.get(family, family),
                     "montant": value,
                 }
             )
-        bars.append({"annee": year, "x": 60 + i * 90, "segments": segments, "total": totals[year]})
+        bars.append(
+            {
+                "annee": year,
+                "x": 60 + i * 90,
+                "segments": segments,
+                "total": totals[year],
+            }
+        )
     return {
         "barres": bars,
-        "familles": [(f, palette[j % len(palette)]) for j, f in enumerate(families)],
+        "lignes": [
+            {"libelle": labels.get(f, f), "montants": [data[f].get(y, zero) for y in years]}
+            for f in families
+        ],
+        "familles": [(labels.get(f, f), palette[j % len(palette)]) for j, f in enumerate(families)],
         "largeur": 100 + 90 * len(years),
     }
+
+
+def family_labels(operator_ids: list[int]) -> dict[str, str]:
+    """Code de famille → libellé, lu dans les catalogues des opérateurs (le plus récent
+    l'emporte quand deux versions nomment différemment la même famille)."""
+    from opsn.core.errors import OpsnError
+    from opsn.gestion import bridge
+    from opsn.gestion.models import CatalogueVersion
+
+    labels: dict[str, str] = {}
+    versions = CatalogueVersion.objects.filter(operator_id__in=operator_ids).order_by(
+        "valid_from", "pk"
+    )
+    for version in versions:
+        try:
+            catalogue = bridge.catalogue_of(version)
+        except OpsnError:
+            continue
+        for family in catalogue.families:
+            labels[family.code] = family.label
+    return labels
 
 
 @login_required
