@@ -8,7 +8,7 @@ serveur de production. Le banc mélange les trois appels que fait la page du sim
 
 Usage :
     python3 -m uv run python benchmarks/simulateur.py [--duree 30] [--clients 50]
-        [--processus 3] [--communes 40] [--dossier DOSSIER] [--garder]
+        [--processus 3] [--pause 0] [--communes 40] [--dossier DOSSIER] [--garder]
 
 Déroulé :
 1. base neuve (SQLite) dans un dossier de données temporaire : migrations, catalogues et
@@ -16,7 +16,9 @@ Déroulé :
 2. `opsn serveur` (gunicorn, N processus, sans travailleur) sur 127.0.0.1, port libre, le
    débit de l'API relevé (`OPSN_API_DEBIT`) : tous les clients du banc ont la même adresse,
    la limite par adresse les refuserait (429) au lieu de mesurer le service ;
-3. C clients en boucle fermée pendant D secondes, sur les communes de Gironde tirées tour à
+3. C clients en boucle fermée pendant D secondes (chacun envoie sa requête suivante dès la
+   réponse reçue, après `--pause` secondes : 0, le pire cas ; 0,5 à 1 s, une personne qui
+   tape ou coche), sur les communes de Gironde tirées tour à
    tour (les `--communes` premières par code INSEE) ; une requête de chauffe par commune
    d'abord, hors mesure (premier chargement du référentiel et des catalogues par processus) ;
 4. p50, p99, requêtes par seconde et erreurs par appel et au total ; dernière ligne lisible
@@ -230,6 +232,7 @@ async def client(
     items: list,
     offset: int,
     deadline: float,
+    pause: float,
     results: Results,
 ) -> None:
     i = offset
@@ -248,6 +251,8 @@ async def client(
             results.errors[call].append(f"{path} : statut {status}")
         else:
             results.latencies[call].append(elapsed)
+        if pause:
+            await asyncio.sleep(pause)
 
 
 async def warm_up(port: int, items: list) -> None:
@@ -257,11 +262,13 @@ async def warm_up(port: int, items: list) -> None:
             sys.exit(f"chauffe : {method} {path} → {status} {content[:300]!r}")
 
 
-async def load(port: int, items: list, clients: int, duration: float) -> tuple[Results, float]:
+async def load(
+    port: int, items: list, clients: int, duration: float, pause: float
+) -> tuple[Results, float]:
     results = Results()
     t0 = time.monotonic()
     deadline = t0 + duration
-    tasks = [client(port, items, n * 5, deadline, results) for n in range(clients)]
+    tasks = [client(port, items, n * 5, deadline, pause, results) for n in range(clients)]
     await asyncio.wait_for(asyncio.gather(*tasks), duration + REQUEST_TIMEOUT + 30)
     return results, time.monotonic() - t0
 
@@ -269,7 +276,7 @@ async def load(port: int, items: list, clients: int, duration: float) -> tuple[R
 def report(results: Results, elapsed: float, args: argparse.Namespace) -> str:
     print(
         f"\nAPI du simulateur : {args.clients} clients, {args.duree:.0f} s, gunicorn "
-        f"{args.processus} processus ; {args.communes} communes ; Python "
+        f"{args.processus} processus, pause {args.pause:g} s ; {args.communes} communes ; Python "
         f"{platform.python_version()}, {os.cpu_count()} cœurs\n"
     )
     print(f"{'appel':<16}{'requêtes':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'erreurs':>9}")
@@ -307,6 +314,7 @@ def main() -> None:
     parser.add_argument("--duree", type=float, default=30.0, help="secondes de charge")
     parser.add_argument("--clients", type=int, default=50, help="clients simultanés")
     parser.add_argument("--processus", type=int, default=3, help="processus gunicorn")
+    parser.add_argument("--pause", type=float, default=0.0, help="pause entre deux requêtes")
     parser.add_argument("--communes", type=int, default=40, help="communes de Gironde tirées")
     parser.add_argument("--dossier", type=Path, help="dossier de données (temporaire sinon)")
     parser.add_argument("--garder", action="store_true", help="garder le dossier de données")
@@ -327,7 +335,7 @@ def main() -> None:
             asyncio.run(warm_up(port, items))
             print(f"Charge sur http://127.0.0.1:{port} pendant {args.duree:.0f} s…", flush=True)
             load_before = os.getloadavg()[0]
-            results, elapsed = asyncio.run(load(port, items, args.clients, args.duree))
+            results, elapsed = asyncio.run(load(port, items, args.clients, args.duree, args.pause))
         finally:
             stop_server(server)
         print(
