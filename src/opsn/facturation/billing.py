@@ -537,6 +537,7 @@ class _Campaign:
         self.generations = generations
         self.clock = clock
         self.writer = BulkWriter()
+        self.writer.prepare()
         self.issuer = _snapshot_issuer(operator)
         self.due_on = issued_on + dt.timedelta(days=PAYMENT_DAYS)
         self.period = (dt.date(year, 1, 1), dt.date(year, 12, 31))

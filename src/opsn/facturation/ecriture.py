@@ -5,8 +5,8 @@ qu'elle émet de pièces : la préparation champ par champ de Django (`bulk_crea
 coûtait l'essentiel. Les valeurs sont déjà des types simples (texte, entier, `Decimal`,
 date) ; seuls les champs JSON passent par l'adaptateur de la base.
 
-- factures : `INSERT` à plusieurs lignes avec `RETURNING id` (SQLite 3.35+, PostgreSQL),
-  par paquets de 500, pour connaître leurs clés ;
+- factures : `INSERT` à plusieurs lignes avec `RETURNING id` (SQLite 3.35+, PostgreSQL
+  avec paramètres liés par le serveur), par paquets de 500, pour connaître leurs clés ;
 - lignes et entrées de journal : `executemany` sous SQLite (environ 1 µs la ligne),
   `COPY … FROM STDIN` sous PostgreSQL.
 
@@ -131,7 +131,7 @@ class BulkWriter:
         valeurs Python) ; rend leurs clés, dans l'ordre."""
         table = self.invoices
         ids: list[int] = []
-        with connection.cursor() as cursor:
+        with self._binding_cursor() as cursor:
             for start in range(0, len(rows), INVOICE_BATCH):
                 batch = rows[start : start + INVOICE_BATCH]
                 params: list[Any] = []
@@ -147,6 +147,31 @@ class BulkWriter:
                 )
                 ids.extend(row[0] for row in cursor.fetchall())
         return ids
+
+    def prepare(self) -> None:
+        """Sous PostgreSQL (14 et plus, compilé avec lz4), XML de la transaction compressé
+        par lz4 plutôt que pglz : six fois plus rapide pour 1 Go de XML à l'échelle
+        nationale, à peine moins compact ; la lecture décompresse l'un comme l'autre."""
+        if not self.postgres:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
+                "AND 'lz4' = ANY(enumvals)"
+            )
+            if cursor.fetchone():
+                cursor.execute("SET LOCAL default_toast_compression = 'lz4'")
+
+    def _binding_cursor(self) -> Any:
+        """Curseur à paramètres liés par le serveur sous PostgreSQL : le XML (17 Ko par
+        facture) n'est pas recopié dans le texte de la requête, que le serveur relirait
+        caractère par caractère ; les enveloppes d'exécution de Django restent actives."""
+        if not self.postgres:
+            return connection.cursor()
+        from django.db.backends.postgresql.base import ServerBindingCursor
+
+        connection.ensure_connection()
+        return connection.make_cursor(ServerBindingCursor(connection.connection))
 
     def write_lines(self, rows: Iterable[Sequence[Any]]) -> None:
         """Lignes dans l'ordre de `LINE_COLUMNS`."""
