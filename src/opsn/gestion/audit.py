@@ -1,6 +1,6 @@
-"""Journal d'audit : toute modification des tarifs, conventions, abonnements, indices et
-adhérents est enregistrée (qui, quand, avant, après), quelle que soit son origine
-(pages, services, administration Django, import)."""
+"""Journal d'audit : toute modification des tarifs, conventions, abonnements, indices,
+adhérents, relevés d'usage et interventions est enregistrée (qui, quand, avant, après),
+quelle que soit son origine (pages, services, administration Django, import)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from django.http import HttpRequest, HttpResponse
 
 _actor: ContextVar[Any] = ContextVar("opsn_audit_actor", default=None)
 _reason: ContextVar[str] = ContextVar("opsn_audit_reason", default="")
-SKIPPED_FIELDS = {"content"}  # le YAML complet d'un catalogue : son empreinte suffit
+# le YAML complet d'un catalogue (son empreinte suffit) ; le nom normalisé d'un adhérent
+# (recalculé du nom à chaque enregistrement)
+SKIPPED_FIELDS = {"content", "search_name"}
 
 
 @contextmanager
@@ -97,6 +99,9 @@ def _operator_id(instance: Model) -> int | None:
         return instance.pk
     if hasattr(instance, "operator_id"):
         return instance.operator_id
+    if hasattr(instance, "member_id"):  # relevé d'usage, intervention : l'opérateur de l'adhérent
+        member = getattr(instance, "member", None)
+        return getattr(member, "operator_id", None)
     convention = getattr(instance, "convention", None)
     return getattr(convention, "operator_id", None)
 
@@ -155,6 +160,8 @@ def connect_signals() -> None:
         m.Member,
         m.Convention,
         m.Subscription,
+        m.UsageRecord,  # relevés et interventions : dans le journal de l'adhérent
+        m.Intervention,
     ):
         uid = f"audit-{model._meta.model_name}"
         pre_save.connect(_before, sender=model, dispatch_uid=f"{uid}-pre")

@@ -17,6 +17,7 @@ from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 
 from opsn.core import bounds
+from opsn.referentiel.normalisation import normaliser
 
 # -- domaines de saisie en base (opsn.core.bounds, docs/backoffice.md) ----------------------
 # Dernier rempart : les formulaires, imports, scénarios et services bornent déjà chaque
@@ -351,6 +352,12 @@ class Member(models.Model):
     )
     kind = models.CharField("type", max_length=30, choices=MemberKind.choices)
     name = models.CharField("nom", max_length=200)
+    # Nom sans accents, tirets ni majuscules (« saint magne » pour « Saint-Magne ») : la
+    # recherche du back-office le compare au texte saisi, normalisé de même, sur SQLite comme
+    # sur PostgreSQL. Tenu à jour à chaque enregistrement (`save`).
+    search_name = models.CharField(
+        "nom normalisé (recherche)", max_length=200, blank=True, default="", editable=False
+    )
     insee = models.CharField("code INSEE", max_length=5, blank=True)
     siren = models.CharField("SIREN", max_length=9, blank=True)
     siret = models.CharField("SIRET", max_length=14, blank=True)
@@ -423,6 +430,13 @@ class Member(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.search_name = normaliser(self.name or "")[:200]
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "search_name"}
+        super().save(*args, **kwargs)
 
 
 class Convention(models.Model):
@@ -567,6 +581,9 @@ class UsageRecord(models.Model):
             _year_bounded("usage_year_bounds"),
         ]
 
+    def __str__(self) -> str:
+        return f"Relevé d'usage {self.year} – {self.counter}"
+
 
 class Intervention(models.Model):
     member = models.ForeignKey(
@@ -593,6 +610,10 @@ class Intervention(models.Model):
             models.CheckConstraint(condition=models.Q(days__gt=0), name="intervention_positive"),
             _bounded("intervention_days_bounds", "days", bounds.DAYS),
         ]
+
+    def __str__(self) -> str:
+        day = self.day.strftime("%d/%m/%Y") if hasattr(self.day, "strftime") else self.day
+        return f"Intervention du {day} – {self.label}"
 
 
 class Certificate(models.Model):

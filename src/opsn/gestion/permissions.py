@@ -18,6 +18,8 @@ ACTIONS: dict[str, set[str]] = {
     "gerer_equipe": {Role.ADMIN},
     "facturer": {Role.ADMIN, Role.BILLING},
     "importer": {Role.ADMIN, Role.BILLING},
+    "gerer_adherents": {Role.ADMIN, Role.BILLING},
+    "gerer_catalogues": {Role.ADMIN, Role.BILLING},
 }
 ACTION_FR = {
     "voir": "consulter",
@@ -27,6 +29,8 @@ ACTION_FR = {
     "gerer_equipe": "gérer l'équipe de l'opérateur",
     "facturer": "facturer",
     "importer": "importer des conventions",
+    "gerer_adherents": "ajouter des adhérents",
+    "gerer_catalogues": "gérer les catalogues",
 }
 
 

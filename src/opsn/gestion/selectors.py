@@ -30,12 +30,27 @@ def member_list(
 ) -> QuerySet[Member]:
     members = visible_members(user).select_related("operator", "parent")
     if query:
-        members = members.filter(Q(name__icontains=query) | Q(insee=query) | Q(siren=query))
+        members = members.filter(member_search(query))
     if kind in MemberKind.values:
         members = members.filter(kind=kind)
     if operator:
         members = members.filter(operator__code=operator)
     return members.order_by("name")
+
+
+def member_search(query: str) -> Q:
+    """Nom (accents, tirets, apostrophes et casse ignorés : « saint magne », « beliet »
+    trouvent Saint-Magne et Béliet), code INSEE ou SIREN. Le nom normalisé (`search_name`)
+    est comparé par `LIKE` sur SQLite comme sur PostgreSQL ; une ligne écrite sans passer par
+    `save` (insertion en masse) est encore trouvée par son nom brut."""
+    from opsn.referentiel.normalisation import normaliser, normaliser_code
+
+    code = normaliser_code(query)
+    condition = Q(name__icontains=query) | Q(insee=code) | Q(siren=code)
+    target = normaliser(query)
+    if target:
+        condition |= Q(search_name__contains=target)
+    return condition
 
 
 def member_get(*, user: Any, member_id: int) -> Member:
@@ -62,6 +77,17 @@ def audit_for(obj: Any, *, extra: list[tuple[str, list[str]]] = ()) -> QuerySet[
     for model_name, ids in extra:
         cond |= Q(object_type=model_name, object_id__in=ids)
     return AuditEntry.objects.filter(cond).select_related("actor")
+
+
+def member_audit(member: Member) -> QuerySet[AuditEntry]:
+    """Journal de la fiche adhérent : l'adhérent lui-même, ses relevés d'usage et ses
+    interventions (saisies, corrections, suppressions : l'identifiant de l'adhérent est dans
+    la copie avant ou après de chaque entrée)."""
+    records = Q(object_type__in=("usagerecord", "intervention")) & (
+        Q(after__member_id=member.pk) | Q(before__member_id=member.pk)
+    )
+    own = Q(object_type="member", object_id=str(member.pk))
+    return AuditEntry.objects.filter(own | records).select_related("actor")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from opsn.core.catalogue import catalogue_files, load_cached
 from opsn.core.index import load_index
 from opsn.core.model import Catalogue
 from opsn.gestion import bridge
-from opsn.gestion.audit import acting_as
+from opsn.gestion.audit import acting_as, with_reason
 from opsn.gestion.models import (
     Amendment,
     CatalogueVersion,
@@ -281,6 +281,61 @@ def convention_amend(
         )
 
 
+ENTERED_PRICE_KINDS = ("sur_devis", "a_renseigner", "bon_de_commande", "table", "grille")
+
+
+def amount_components(catalogue: Catalogue, service_code: str) -> list[Any]:
+    """Composantes d'un service dont le montant peut être saisi pour un adhérent : prix sur
+    devis, à renseigner, au bon de commande, ou lu dans une table ou une grille (dont une
+    case peut être « sur devis »). Un prix fixe de l'annexe ne se remplace pas."""
+    service = catalogue.services.get(service_code)
+    if service is None:
+        return []
+    return [c for c in service.components if c.price.kind in ENTERED_PRICE_KINDS]
+
+
+def subscription_amounts_set(
+    *,
+    actor: Any,
+    subscription: Subscription,
+    amounts: dict[str, Decimal | None],
+    reference: str = "",
+) -> Subscription:
+    """Montants saisis d'un abonnement (devis accepté, bon de commande : R14, R15) : une
+    composante sans montant reprend le prix du catalogue. Noté au journal (avant, après,
+    référence du devis en motif) ; la campagne ne bloque plus sur ces composantes."""
+    convention = subscription.convention
+    require(actor, "modifier_conventions", operator=convention.operator, member=convention.member)
+    catalogue = bridge.catalogue_of(convention.catalogue)
+    allowed = {c.code: c for c in amount_components(catalogue, subscription.service_code)}
+    errors: dict[str, list[str]] = {}
+    new = {k: v for k, v in (subscription.amounts or {}).items() if k not in allowed}
+    for code, value in amounts.items():
+        component = allowed.get(code)
+        if component is None:
+            errors.setdefault(code, []).append(
+                f"composante « {code} » : son prix est fixé par le catalogue."
+            )
+            continue
+        if value is None:
+            continue
+        try:
+            bounds.AMOUNT.check(value)
+        except bounds.BoundError as exc:
+            errors.setdefault(code, []).append(f"« {component.label} » : {exc}")
+            continue
+        new[code] = str(value.quantize(Decimal("0.01")))
+    if errors:
+        raise ValidationError(errors)
+    if new == (subscription.amounts or {}):
+        raise ValidationError("Aucun montant n'a changé.")
+    reason = f"Devis ou bon de commande : {reference}" if reference else ""
+    with acting_as(actor), with_reason(reason), transaction.atomic():
+        subscription.amounts = new
+        subscription.save(update_fields=["amounts"])
+    return subscription
+
+
 def _iso(value: dt.date | str | None) -> str | None:
     return value.isoformat() if isinstance(value, dt.date) else None
 
@@ -329,6 +384,55 @@ def intervention_record(
         return Intervention.objects.create(
             member=member, day=day, days=days, label=label, allowance=allowance, technician=actor
         )
+
+
+def invoiced_year(member: Member, year: int) -> str | None:
+    """Numéro de la facture émise de l'année pour l'adhérent (ou l'EPCI qui le facture), si
+    elle existe : les relevés et interventions de cette année ne se suppriment plus."""
+    from opsn.gestion.models import Invoice, InvoiceKind, InvoiceStatus
+
+    debtors = [member.pk] + ([member.parent_id] if member.parent_id else [])
+    return (
+        Invoice.objects.filter(
+            member_id__in=debtors,
+            year=year,
+            kind=InvoiceKind.INVOICE,
+            status=InvoiceStatus.ISSUED,
+        )
+        .order_by("pk")
+        .values_list("number", flat=True)
+        .first()
+    )
+
+
+def usage_delete(*, actor: Any, record: UsageRecord, reason: str = "") -> None:
+    """Supprime un relevé d'usage saisi par erreur ; noté au journal de l'adhérent (avant,
+    auteur, motif). Refusé si l'année est déjà facturée : corrigez alors par un avoir."""
+    member = record.member
+    require(actor, "saisir_usages", operator=member.operator, member=member)
+    number = invoiced_year(member, record.year)
+    if number:
+        raise ValidationError(
+            f"L'année {record.year} est déjà facturée (facture {number}) : ce relevé ne se "
+            "supprime plus ; corrigez la facture par un avoir."
+        )
+    with acting_as(actor), with_reason(reason), transaction.atomic():
+        record.delete()
+
+
+def intervention_delete(*, actor: Any, intervention: Intervention, reason: str = "") -> None:
+    """Supprime une intervention saisie par erreur ; notée au journal de l'adhérent. Refusé
+    si son année est déjà facturée."""
+    member = intervention.member
+    require(actor, "saisir_interventions", operator=member.operator, member=member)
+    number = invoiced_year(member, intervention.day.year)
+    if number:
+        raise ValidationError(
+            f"L'année {intervention.day.year} est déjà facturée (facture {number}) : cette "
+            "intervention ne se supprime plus ; corrigez la facture par un avoir."
+        )
+    with acting_as(actor), with_reason(reason), transaction.atomic():
+        intervention.delete()
 
 
 def change_request_submit(

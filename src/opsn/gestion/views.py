@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -14,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from opsn.core.model import Catalogue
+from opsn.core.money import fmt_fr
 from opsn.gestion import bridge, selectors, services
 from opsn.gestion.forms import (
     AmendmentForm,
@@ -99,6 +101,9 @@ def member_list(request: HttpRequest) -> HttpResponse:
             "types": MemberKind.choices,
             "operateurs": operators,
             "filtres_ignores": filters.problems,
+            "peut_ajouter": any(
+                can(request.user, "gerer_adherents", operator=o) for o in operators
+            ),
         },
     )
 
@@ -143,7 +148,7 @@ def _member_page(
             "usages": usages,
             "rattaches": member.attached.all(),
             "audit": _labelled(
-                selectors.audit_for(member)[:30],
+                selectors.member_audit(member)[:30],
                 [bridge.catalogue_of(c.catalogue) for c in conventions],
             ),
             "demandes": member.requests.select_related("author", "handled_by")[:20],
@@ -174,6 +179,11 @@ def convention_detail(request: HttpRequest, convention_id: int) -> HttpResponse:
     overview = selectors.convention_overview(convention, year=today.year, today=today)
     sub_ids = [str(s.pk) for s in convention.subscriptions.all()]
     catalogue = bridge.catalogue_of(convention.catalogue)
+    with_amounts = any(
+        services.amount_components(catalogue, s.service_code)
+        for s in convention.subscriptions.all()
+        if s.ended_on is None
+    )
     return render(
         request,
         "gestion/convention_detail.html",
@@ -192,6 +202,7 @@ def convention_detail(request: HttpRequest, convention_id: int) -> HttpResponse:
                 operator=convention.operator_id,
                 member=convention.member,
             ),
+            "montants_a_saisir": with_amounts,
         },
     )
 
@@ -236,9 +247,21 @@ def _subscription_rows(convention: Convention, catalogue: Catalogue) -> list[dic
                     {"code": q.code, "libelle": q.label, "valeur": sub.quantities.get(q.code, "0")}
                     for q in (service.quantities if service else ())
                 ],
+                "montants": [
+                    f"{_component_label(service, code)} : "
+                    f"{fmt_fr(Decimal(str(value)))} (montant saisi)"
+                    for code, value in sorted((sub.amounts or {}).items())
+                ],
             }
         )
     return rows
+
+
+def _component_label(service: Any, code: str) -> str:
+    """Libellé d'une composante (montant saisi d'un abonnement)."""
+    if service is None:
+        return code
+    return next((c.label for c in service.components if c.code == code), code)
 
 
 @login_required

@@ -5,7 +5,7 @@ ni `{'postes_n2': '4'}`)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,6 +21,8 @@ OBJECT_LABELS = {
     "amendment": "Avenant",
     "catalogueversion": "Catalogue",
     "operator": "Opérateur",
+    "usagerecord": "Relevé d'usage",
+    "intervention": "Intervention",
 }
 ACTION_LABELS = {
     "création": "Création",
@@ -28,7 +30,15 @@ ACTION_LABELS = {
     "suppression": "Suppression",
 }
 # Champs techniques que le référent n'a pas à lire (clés, empreintes).
-HIDDEN_FIELDS = {"id", "operator_id", "member_id", "convention_id", "previous_id", "sha256"}
+HIDDEN_FIELDS = {
+    "id",
+    "operator_id",
+    "member_id",
+    "convention_id",
+    "previous_id",
+    "sha256",
+    "search_name",
+}
 AMENDMENT_ACTIONS = {
     "ajout": "Ajout",
     "modification": "Modification",
@@ -43,17 +53,28 @@ class Labeller:
 
     services: dict[str, str]
     quantities: dict[str, str]
+    # compteurs d'usage, dotations et composantes : « sauvegarde_go » → son libellé
+    codes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, catalogues: list[Catalogue]) -> Labeller:
+        from opsn.portail.simulation import usage_counters
+
         services: dict[str, str] = {}
         quantities: dict[str, str] = {}
+        codes: dict[str, str] = {}
         for cat in catalogues:
             for service in cat.services.values():
                 services.setdefault(service.code, service.label)
                 for q in service.quantities:
                     quantities.setdefault(q.code, q.label)
-        return cls(services, quantities)
+                for allowance in service.allowances:
+                    codes.setdefault(allowance.code, allowance.label)
+                for comp in service.components:
+                    codes.setdefault(comp.code, comp.label)
+            for counter in usage_counters(cat):
+                codes[counter.code] = f"{counter.label} ({counter.unit})"
+        return cls(services, quantities, codes)
 
     def service(self, code: str | None) -> str:
         if not code:
@@ -117,11 +138,16 @@ class Labeller:
         return lines
 
     def title(self, entry: Any) -> str:
-        """Désignation de l'objet, le code du service remplacé par son libellé."""
+        """Désignation de l'objet, le code du service (ou du compteur d'usage) remplacé par
+        son libellé."""
         text = entry.object_repr
-        code = (entry.after or entry.before or {}).get("service_code")
+        values = entry.after or entry.before or {}
+        code = values.get("service_code")
         if code and code in text:
             text = text.replace(code, self.service(code))
+        counter = values.get("counter")
+        if counter and counter in text and counter in self.codes:
+            text = text.replace(counter, self.codes[counter])
         return text
 
     def value(self, model: Any, key: str, value: Any) -> str:
@@ -132,7 +158,11 @@ class Labeller:
         if key == "amounts":
             if not value:
                 return "—"
-            return " ; ".join(f"{k} : {number(v)} €" for k, v in value.items())
+            return " ; ".join(
+                f"{self.codes.get(k, k)} : {euros(v)}" for k, v in sorted(value.items())
+            )
+        if key in ("counter", "allowance"):
+            return self.codes.get(value, value) if value else "—"
         if key == "categories":
             return ", ".join(value) if value else "—"
         if key == "catalogue_id" and value:
@@ -140,6 +170,8 @@ class Labeller:
         choices = _choices(model, key)
         if choices and value in choices:
             return choices[value]
+        if _is_decimal(model, key):
+            return number(value)
         return plain(value)
 
 
@@ -151,6 +183,16 @@ def _choices(model: Any, attname: str) -> dict[Any, str]:
     except FieldDoesNotExist:
         return {}
     return {k: str(v) for k, v in (field.choices or ())}
+
+
+def _is_decimal(model: Any, attname: str) -> bool:
+    """Nombre décimal (quantité, durée) : écrit à la française, sans zéros inutiles."""
+    if model is None:
+        return False
+    try:
+        return model._meta.get_field(attname).get_internal_type() == "DecimalField"
+    except FieldDoesNotExist:
+        return False
 
 
 def _catalogue_label(pk: Any) -> str:
@@ -185,6 +227,15 @@ def number(value: Any) -> str:
         return f"{Decimal(str(value)).normalize():f}".replace(".", ",")
     except InvalidOperation:
         return str(value)
+
+
+def euros(value: Any) -> str:
+    from opsn.core.money import fmt_fr
+
+    try:
+        return fmt_fr(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return f"{value} €"
 
 
 def date_text(value: Any) -> str:

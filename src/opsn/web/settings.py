@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "opsn.gestion",
     "opsn.plateforme",
     "opsn.portail",
+    "opsn.adherents",
+    "opsn.catalogues",
     "axes",
 ]
 

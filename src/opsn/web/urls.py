@@ -6,5 +6,7 @@ urlpatterns = [
     path("admin/", platform_site.urls),  # administration de la plateforme seulement
     path("", include("opsn.plateforme.urls")),
     path("", include("opsn.portail.urls")),
+    path("", include("opsn.adherents.urls")),
+    path("", include("opsn.catalogues.urls")),
     path("", include("opsn.gestion.urls")),
 ]
