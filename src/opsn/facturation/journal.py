@@ -12,7 +12,7 @@ et resservi tel quel ensuite.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -184,3 +184,36 @@ def kept_pdf(invoice: Invoice) -> bytes:
     except IntegrityError:  # rendu en même temps ailleurs : le premier conservé fait foi
         return bytes(InvoiceDocument.objects.get(invoice=invoice).pdf)
     return pdf
+
+
+def keep_pdfs(ids: Sequence[int], *, progress: Callable[[int, int], None] | None = None) -> int:
+    """Rend et conserve (avec leur empreinte) les PDF des pièces émises `ids` qui n'en ont
+    pas encore ; rend le nombre de PDF rendus par cet appel. Sans état hors de la base :
+    plusieurs travailleurs, sur plusieurs machines, peuvent s'y partager les pièces ; deux
+    rendus simultanés d'une même pièce donnent les mêmes octets (rendu déterministe) et le
+    premier conservé fait foi."""
+    from opsn.facturation.documents import invoice_pdf
+
+    kept = set(
+        InvoiceDocument.objects.filter(invoice_id__in=ids).values_list("invoice_id", flat=True)
+    )
+    todo = [pk for pk in ids if pk not in kept]
+    count = 0
+    for start in range(0, len(todo), 100):
+        invoices = (
+            Invoice.objects.filter(pk__in=todo[start : start + 100], status=InvoiceStatus.ISSUED)
+            .prefetch_related("lines")
+            .select_related("credited_invoice", "catalogue__operator")
+        )
+        documents = []
+        for invoice in invoices:
+            pdf = invoice_pdf(invoice)
+            documents.append(
+                InvoiceDocument(invoice=invoice, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest())
+            )
+        with transaction.atomic():
+            created = InvoiceDocument.objects.bulk_create(documents, ignore_conflicts=True)
+        count += len(created)
+        if progress:
+            progress(min(start + 100, len(todo)), len(todo))
+    return count

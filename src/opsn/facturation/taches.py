@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from opsn.facturation import billing, exports
+from opsn.gestion.models import Invoice
 from opsn.plateforme.taches import Outcome, Run, execute, write_atomically
 
 
@@ -23,10 +24,18 @@ def _invoices_link(run: Run, year: int) -> str:
 
 @task(takes_context=True)
 def billing_run_task(
-    context: Any, *, user_id: int, operator_id: int, year: int, issued_on: str | None = None
+    context: Any,
+    *,
+    user_id: int,
+    operator_id: int,
+    year: int,
+    issued_on: str | None = None,
+    documents: bool = False,
 ) -> dict[str, Any]:
     """Campagne annuelle d'un opérateur : tout ou rien (une transaction), relançable.
-    Sans `issued_on`, les factures sont datées du jour où la tâche s'exécute."""
+    Sans `issued_on`, les factures sont datées du jour où la tâche s'exécute. Avec
+    `documents`, le rendu des PDF des pièces émises est mis en file à la suite, par lots
+    que les travailleurs se partagent (`repartition`)."""
 
     def body(run: Run) -> Outcome:
         issued = dt.date.fromisoformat(issued_on) if issued_on else timezone.localdate()
@@ -38,7 +47,15 @@ def billing_run_task(
             issued_on=issued,
             progress=run.progress,
         )
-        numbers = sorted(i.number for i in report.created if i.number)
+        numbers = sorted(
+            Invoice.objects.filter(run=report.run, number__isnull=False).values_list(
+                "number", flat=True
+            )
+        )
+        if documents and numbers:
+            from opsn.facturation.repartition import start_documents
+
+            start_documents(operator=run.operator, user=run.user, ids=report.created.ids)
         blocked = len(report.blocked)
         if report.created:
             summary = f"{len(report.created)} facture(s) émise(s) pour {year}"
