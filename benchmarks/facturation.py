@@ -3,12 +3,15 @@
 Exigence : toutes les communes du référentiel, tous les EPCI, 20 000 établissements
 synthétiques, 5 à 10 abonnements chacun, sur SQLite et sur PostgreSQL ; secondes de la
 simulation (dry run), de --apply (factures tarifées et numérotées), factures par seconde
-pour le rendu des PDF, pics de mémoire. Cibles : la campagne tarifée et numérotée en moins
-de 120 s sous SQLite sur la machine à 2 cœurs ; au moins 100 PDF par seconde sur 2 cœurs.
+pour le rendu des PDF, pics de mémoire. Cibles (issue 12, machine à 2 cœurs) : la campagne
+tarifée et numérotée en moins de 30 s sous SQLite et de 40 s sous PostgreSQL, au plus 3 fois
+la tarification pure des mêmes adhérents mesurée dans la même campagne, moins de 1 Go de
+mémoire ; au moins 100 PDF par seconde sur 2 cœurs.
 
 Usage :
     python3 -m uv run python benchmarks/facturation.py [--base sqlite|postgres|les-deux]
         [--echelle 1.0] [--pdf 200] [--processus 2] [--graine 2021] [--dossier DOSSIER]
+        [--travailleurs 1,2,4] [--pdf-travailleurs 2000]
 
 Déroulé, pour chaque base, dans des sous-processus neufs (les réglages Django lisent
 OPSN_DONNEES ou DATABASE_URL à l'import) :
@@ -30,7 +33,9 @@ OPSN_DONNEES ou DATABASE_URL à l'import) :
    Tirage déterministe (`random.Random(graine)`).
 2. simulation : `billing_preview` pour chaque opérateur (processus « mesurer ») ;
 3. --apply : `billing_run` (tarification, création, numérotation et XML CII de chaque
-   facture, une transaction par opérateur) ;
+   facture, une transaction par opérateur) ; le nombre de factures émises est comparé à
+   celui que la simulation annonce ; `RunReport.seconds` dit où passe le temps, dont la
+   tarification pure (`Pricer.quote` seul) des mêmes adhérents, base du rapport `ratio` ;
 4. PDF : un échantillon de N factures émises, réparties sur toute la séquence, rendu par
    le même mécanisme que `exports.render_pdfs` (factures lues et mises en forme par ce
    processus, lots de `exports.pdf_jobs` rendus par Typst dans un pool « spawn » de
@@ -38,9 +43,17 @@ OPSN_DONNEES ou DATABASE_URL à l'import) :
    sous-ensemble et rendrait toutes les factures de l'année ; le temps compte le démarrage
    des processus. Puis, pour comparaison, quelques PDF sur un seul processus ;
 5. mémoire : pic de mémoire résidente de chaque phase (VmHWM remis à zéro entre les
-   phases par /proc/self/clear_refs), `ru_maxrss` du processus et des enfants (rendu PDF).
+   phases par /proc/self/clear_refs, mémoire libérée rendue au système par `malloc_trim`
+   avant), `ru_maxrss` du processus et des enfants (rendu PDF) ;
+6. travailleurs (PostgreSQL, `--travailleurs 1,2,4`) : pour chaque nombre N, une copie
+   neuve de la base chargée, N processus `opsn travailleur`, les campagnes des opérateurs
+   mises en file (`repartition.start_campaigns`, une tâche par opérateur), puis le rendu
+   des PDF d'un échantillon de pièces par lots (`repartition.start_documents`, PDF
+   conservés en base) : secondes jusqu'à la fin de chaque vague de tâches.
 
 Le nombre de requêtes SQL de chaque phase est compté (`connection.execute_wrapper`).
+La dernière ligne est lisible par une machine (`apply_s=… pricing_s=… ratio=…
+peak_rss_mb=… pdf_per_s=… members=… invoices=… lines=…`, SQLite si mesuré).
 """
 
 from __future__ import annotations
@@ -67,7 +80,9 @@ from typing import Any
 YEAR = 2021
 ISSUED_ON = dt.date(2022, 1, 17)
 ETABLISSEMENTS = 20_000
-TARGET_APPLY_SECONDS = 120.0  # campagne tarifée et numérotée, SQLite, 2 cœurs
+TARGET_APPLY_SECONDS = {"sqlite": 30.0, "postgresql": 40.0}  # campagne, 2 cœurs
+TARGET_RATIO = 3.0  # campagne / tarification pure des mêmes adhérents
+TARGET_RSS_MB = 1000.0  # pic de mémoire de --apply
 TARGET_PDF_RATE = 100.0  # PDF par seconde, 2 processus (issue 12)
 ROOT = Path(__file__).resolve().parent.parent
 PG_SCRIPT = ROOT / "scripts" / "ci" / "postgres.sh"
@@ -172,6 +187,17 @@ def reset_peak() -> None:
     """Remet le pic de mémoire résidente du processus au niveau actuel (Linux)."""
     with suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+
+
+def release_memory() -> None:
+    """Rend au système la mémoire libérée par Python (glibc `malloc_trim`) : le pic d'une
+    phase ne compte pas ce que la précédente a laissé dans les arènes de malloc."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def hwm_mb(pid: int) -> float:
@@ -554,7 +580,7 @@ def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import connection
 
     from opsn.facturation.billing import billing_preview, billing_run
-    from opsn.gestion.models import Invoice, InvoiceLine, InvoiceStatus, Operator
+    from opsn.gestion.models import Invoice, InvoiceLine, InvoiceStatus, Member, Operator
     from opsn.gestion.permissions import SYSTEM
 
     operators = list(Operator.objects.filter(members__isnull=False).distinct().order_by("code"))
@@ -593,9 +619,11 @@ def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     # 3. --apply
+    release_memory()
     apply = Phase("apply")
     say("  --apply (billing_run : tarification, création, numérotation, XML CII) :")
     created = 0
+    steps: Counter = Counter()
     for op in operators:
         t0 = time.perf_counter()
         with apply.run():
@@ -603,13 +631,26 @@ def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
         seconds = time.perf_counter() - t0
         n = len(report.created)
         created += n
-        result["operators"][op.code].update(apply_seconds=seconds, created=n)
+        steps.update(report.seconds)
+        result["operators"][op.code].update(apply_seconds=seconds, created=n, steps=report.seconds)
         say(f"    {op.code:<20} {seconds:7.1f} s  {n:>6} factures émises ({n / seconds:.0f}/s)")
         del report
     invoice_lines = InvoiceLine.objects.filter(invoice__year=YEAR).count()
+    expected = sum(x["billable"] for x in result["operators"].values())
+    pricing = steps.get("tarification (cœur seul)", 0.0)
     say(
-        f"    total {apply.seconds:.1f} s, {created} factures, {invoice_lines} lignes, "
-        f"{apply.queries} requêtes SQL, pic RSS {apply.peak_mb:.0f} Mo"
+        f"    total {apply.seconds:.1f} s, {created} factures (simulation : {expected}), "
+        f"{invoice_lines} lignes, {apply.queries} requêtes SQL, pic RSS {apply.peak_mb:.0f} Mo"
+    )
+    say("    où passe le temps (secondes, les deux opérateurs) :")
+    for step, value in steps.items():
+        if step != "total":
+            say(f"      {step:<34} {value:6.2f}")
+    say(
+        f"    tarification pure (Pricer.quote seul) : {pricing:.2f} s ; campagne = "
+        f"{apply.seconds / pricing:.1f} × la tarification pure"
+        if pricing
+        else "    tarification pure : non mesurée"
     )
 
     # 4. PDF
@@ -664,6 +705,10 @@ def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
         apply_seconds=apply.seconds,
         apply_queries=apply.queries,
         apply_peak_mb=apply.peak_mb,
+        apply_steps=dict(steps),
+        pricing_seconds=pricing,
+        expected_invoices=expected,
+        members=Member.objects.count(),
         invoices=created,
         invoice_lines=invoice_lines,
         pdf=pdf,
@@ -673,11 +718,135 @@ def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+# -- travailleurs (PostgreSQL) --------------------------------------------------------
+
+
+def wait_tasks(task_ids: list[Any], timeout: float = 1800.0) -> Counter:
+    """Attend la fin des tâches (file en base) ; rend le compte de leurs états."""
+    from django_tasks_db.models import DBTaskResult
+
+    deadline = time.monotonic() + timeout
+    while True:
+        states = Counter(
+            DBTaskResult.objects.filter(id__in=task_ids).values_list("status", flat=True)
+        )
+        if sum(n for state, n in states.items() if state not in ("READY", "RUNNING")) == len(
+            task_ids
+        ):
+            return states
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"tâches non terminées : {dict(states)}")
+        time.sleep(0.1)
+
+
+def stage_workers(args: argparse.Namespace) -> dict[str, Any]:
+    """N processus `opsn travailleur` : campagnes des opérateurs (une tâche chacun), puis
+    PDF d'un échantillon de pièces par lots ; secondes jusqu'à la fin de chaque vague."""
+    import signal
+
+    from opsn.web.bootstrap import setup
+
+    setup()
+    from django.contrib.auth import get_user_model
+
+    from opsn.facturation import repartition
+    from opsn.gestion.models import (
+        Invoice,
+        InvoiceDocument,
+        InvoiceStatus,
+        Operator,
+        Role,
+        StaffMembership,
+    )
+    from opsn.plateforme.taches import workers_dir
+
+    count = args.nombre_travailleurs
+    operators = list(Operator.objects.filter(members__isnull=False).distinct().order_by("code"))
+    user = get_user_model().objects.create_user("banc-travailleurs")
+    for op in operators:
+        StaffMembership.objects.create(user=user, operator=op, role=Role.ADMIN)
+    log = open(Path(args.resultat).with_suffix(".log"), "w", encoding="utf-8")  # noqa: SIM115
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "opsn", "travailleur", "--intervalle", "0.2"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(count)
+    ]
+    result: dict[str, Any] = {"workers": count}
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(workers_dir().glob("*.verrou"))) < count:
+            if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+                raise RuntimeError("les travailleurs n'ont pas démarré (voir le journal)")
+            time.sleep(0.1)
+        say(f"  {count} travailleur(s) prêts ; campagnes de {len(operators)} opérateurs en file…")
+        t0 = time.perf_counter()
+        records = repartition.start_campaigns(
+            operators=operators, year=YEAR, user=user, issued_on=ISSUED_ON
+        )
+        states = wait_tasks([r.task_id for r in records])
+        billing = time.perf_counter() - t0
+        issued = list(
+            Invoice.objects.filter(year=YEAR, status=InvoiceStatus.ISSUED)
+            .order_by("operator_id", "sequence_number")
+            .values_list("pk", "operator_id")
+        )
+        say(
+            f"    campagnes : {billing:.1f} s, {len(issued)} factures émises, tâches {dict(states)}"
+        )
+        n = min(args.pdf_travailleurs, len(issued))
+        sample = [issued[int(i * len(issued) / n)] for i in range(n)] if n else []
+        t0 = time.perf_counter()
+        batches = []
+        for op in operators:
+            ids = [pk for pk, op_id in sample if op_id == op.pk]
+            batches += repartition.start_documents(operator=op, user=user, ids=ids)
+        doc_states = wait_tasks([r.task_id for r in batches]) if batches else Counter()
+        documents = time.perf_counter() - t0
+        kept = InvoiceDocument.objects.count()
+        say(
+            f"    documents : {kept} PDF conservés en {documents:.1f} s = "
+            f"{kept / documents if documents else 0:.1f} PDF/s, {len(batches)} lots, "
+            f"tâches {dict(doc_states)}"
+        )
+        result.update(
+            billing_seconds=billing,
+            invoices=len(issued),
+            billing_states=dict(states),
+            pdf=kept,
+            pdf_seconds=documents,
+            pdf_rate=kept / documents if documents else 0.0,
+            document_states=dict(doc_states),
+            workers_peak_mb=max((hwm_mb(w.pid) for w in workers), default=0.0),
+        )
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        log.close()
+    return result
+
+
 # -- orchestration ---------------------------------------------------------------------
 
 
-def child(stage: str, args: argparse.Namespace, env: dict[str, str], workdir: Path) -> dict:
-    out = workdir / f"{stage}.json"
+def child(
+    stage: str,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    workdir: Path,
+    *extra: str,
+    name: str | None = None,
+) -> dict:
+    out = workdir / f"{name or stage}.json"
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -697,6 +866,9 @@ def child(stage: str, args: argparse.Namespace, env: dict[str, str], workdir: Pa
         str(args.processus),
         "--dossier-pdf",
         str(workdir / "pdf"),
+        "--pdf-travailleurs",
+        str(args.pdf_travailleurs),
+        *extra,
     ]
     wall = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, cwd=ROOT)
@@ -713,13 +885,17 @@ def start_postgres(directory: Path) -> str:
         text=True,
     ).stdout
     url = text.strip().split("=", 1)[1].strip("'")
+    pg_admin(directory, "DROP DATABASE IF EXISTS opsn", "CREATE DATABASE opsn")
+    return url
+
+
+def pg_admin(directory: Path, *statements: str) -> None:
     import psycopg
 
     admin = {"host": str(directory), "port": 54329, "user": "postgres", "dbname": "postgres"}
     with psycopg.connect(**admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS opsn")
-        conn.execute("CREATE DATABASE opsn")
-    return url
+        for statement in statements:
+            conn.execute(statement)
 
 
 def run_backend(base: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -735,12 +911,39 @@ def run_backend(base: str, args: argparse.Namespace, root: Path) -> dict[str, An
     try:
         say(f"\n=== {base} : chargement (hors cibles) ===")
         load = child("charger", args, env, workdir)
+        workers: list[dict[str, Any]] = []
+        counts = [int(n) for n in args.travailleurs.split(",") if n.strip()]
+        if base == "postgres" and counts:
+            # copie de la base chargée, avant la campagne : chaque mesure part d'elle
+            pg_admin(pg_dir, "CREATE DATABASE opsn_modele TEMPLATE opsn")
         say(f"\n=== {base} : campagne {YEAR} ===")
         measure = child("mesurer", args, env, workdir)
+        if base == "postgres":
+            for count in counts:
+                say(f"\n=== {base} : {count} travailleur(s) ===")
+                pg_admin(
+                    pg_dir,
+                    "DROP DATABASE IF EXISTS opsn_travailleurs",
+                    "CREATE DATABASE opsn_travailleurs TEMPLATE opsn_modele",
+                )
+                sub = dict(env)
+                sub["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/opsn_travailleurs"
+                sub["OPSN_DONNEES"] = str(workdir / f"travailleurs-{count}")
+                workers.append(
+                    child(
+                        "travailleurs",
+                        args,
+                        sub,
+                        workdir,
+                        "--nombre-travailleurs",
+                        str(count),
+                        name=f"travailleurs-{count}",
+                    )
+                )
     finally:
         if base == "postgres":
             subprocess.run(["bash", str(PG_SCRIPT), "stop", str(pg_dir)], check=False)
-    return {"base": base, "load": load, "measure": measure}
+    return {"base": base, "load": load, "measure": measure, "workers": workers}
 
 
 def verdict(ok: bool) -> str:
@@ -769,7 +972,11 @@ def summary(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
     row("  requêtes SQL", [str(x["preview_queries"]) for x in m])
     row("  pic RSS (Mo)", [f"{x['preview_peak_mb']:.0f}" for x in m])
     row("--apply, tarifé et numéroté (s)", [f"{x['apply_seconds']:.1f}" for x in m])
+    row("  tarification pure des mêmes adhérents (s)", [f"{x['pricing_seconds']:.2f}" for x in m])
+    row("  rapport campagne / tarification pure", [f"{ratio(x):.1f}" for x in m])
     row("  factures émises", [str(x["invoices"]) for x in m])
+    row("  factures annoncées par la simulation", [str(x["expected_invoices"]) for x in m])
+    row("  lignes", [str(x["invoice_lines"]) for x in m])
     row("  factures/s", [f"{x['invoices'] / x['apply_seconds']:.0f}" for x in m])
     row("  requêtes SQL", [str(x["apply_queries"]) for x in m])
     row("  pic RSS (Mo)", [f"{x['apply_peak_mb']:.0f}" for x in m])
@@ -787,24 +994,47 @@ def summary(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
         "ru_maxrss processus de chargement (Mo)",
         [f"{r['load']['load_peak_mb']:.0f}" for r in results],
     )
+    for r in results:
+        if r.get("workers"):
+            say(f"\nTravailleurs ({r['base']}) : campagnes des opérateurs puis PDF par lots")
+            say(f"{'travailleurs':>14}{'campagnes (s)':>16}{'PDF':>8}{'PDF (s)':>10}{'PDF/s':>9}")
+            for w in r["workers"]:
+                say(
+                    f"{w['workers']:>14}{w['billing_seconds']:>16.1f}{w['pdf']:>8}"
+                    f"{w['pdf_seconds']:>10.1f}{w['pdf_rate']:>9.1f}"
+                )
 
     ok = True
     say("")
     for r in results:
         x = r["measure"]
-        if r["base"] == "sqlite":
-            good = x["apply_seconds"] <= TARGET_APPLY_SECONDS
+        vendor = x["vendor"]
+        target = TARGET_APPLY_SECONDS[vendor]
+        checks = [
+            (
+                f"--apply ≤ {target:.0f} s ({r['base']})",
+                x["apply_seconds"] <= target,
+                f"{x['apply_seconds']:.1f} s",
+            ),
+            (
+                f"--apply ≤ {TARGET_RATIO:.0f} × la tarification pure ({r['base']})",
+                ratio(x) <= TARGET_RATIO,
+                f"{ratio(x):.1f} × ({x['pricing_seconds']:.2f} s de tarification pure)",
+            ),
+            (
+                f"pic de mémoire de --apply < {TARGET_RSS_MB:.0f} Mo ({r['base']})",
+                x["apply_peak_mb"] < TARGET_RSS_MB,
+                f"{x['apply_peak_mb']:.0f} Mo",
+            ),
+            (
+                f"factures émises = factures annoncées par la simulation ({r['base']})",
+                x["invoices"] == x["expected_invoices"],
+                f"{x['invoices']} / {x['expected_invoices']}",
+            ),
+        ]
+        for label, good, value in checks:
             ok &= good
-            say(
-                f"Cible --apply ≤ {TARGET_APPLY_SECONDS:.0f} s sur SQLite : "
-                f"{x['apply_seconds']:.1f} s, {verdict(good)}."
-            )
-        else:
-            say(
-                f"--apply sur PostgreSQL : {x['apply_seconds']:.1f} s "
-                f"(pas de cible ; {x['apply_seconds'] / TARGET_APPLY_SECONDS:.2f} × "
-                "la cible SQLite)."
-            )
+            say(f"Cible {label} : {value}, {verdict(good)}.")
         rate = x["pdf"].get("rate", 0.0)
         good = rate >= TARGET_PDF_RATE
         ok &= good
@@ -815,6 +1045,22 @@ def summary(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
     if args.echelle != 1:
         say(f"(échelle {args.echelle:g} : les cibles portent sur l'échelle 1.)")
     return ok
+
+
+def ratio(measure: dict[str, Any]) -> float:
+    pricing = measure.get("pricing_seconds") or 0.0
+    return measure["apply_seconds"] / pricing if pricing else float("inf")
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    """Dernière ligne du banc, lisible par une machine (issue 12, point 6)."""
+    x = result["measure"]
+    return (
+        f"apply_s={x['apply_seconds']:.2f} pricing_s={x['pricing_seconds']:.2f} "
+        f"ratio={ratio(x):.2f} peak_rss_mb={x['apply_peak_mb']:.0f} "
+        f"pdf_per_s={x['pdf'].get('rate', 0.0):.1f} members={x['members']} "
+        f"invoices={x['invoices']} lines={x['invoice_lines']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -834,13 +1080,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--graine", type=int, default=2021, help="graine du tirage")
     parser.add_argument("--dossier", type=Path, help="dossier de travail (sinon temporaire)")
     parser.add_argument("--garder", action="store_true", help="garde les bases et les PDF")
-    parser.add_argument("--etape", choices=("charger", "mesurer"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--travailleurs",
+        default="1,2,4",
+        help="PostgreSQL : nombres de processus « opsn travailleur » mesurés (vide : aucun)",
+    )
+    parser.add_argument(
+        "--pdf-travailleurs",
+        type=int,
+        default=2000,
+        help="PDF de l'échantillon rendus par les travailleurs (lots de la file « documents »)",
+    )
+    parser.add_argument(
+        "--etape", choices=("charger", "mesurer", "travailleurs"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--nombre-travailleurs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--resultat", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--dossier-pdf", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.etape:  # sous-processus
-        stage = stage_load if args.etape == "charger" else stage_measure
+        stage = {"charger": stage_load, "mesurer": stage_measure, "travailleurs": stage_workers}[
+            args.etape
+        ]
         data = stage(args)
         args.resultat.write_text(json.dumps(data, default=str), encoding="utf-8")
         return 0
@@ -864,6 +1126,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
     ok = summary(results, args)
     say(f"\nCibles {'atteintes' if ok else 'NON atteintes'}.")
+    # une ligne par base, celle de SQLite (base des cibles) en dernier
+    for result in sorted(results, key=lambda r: r["base"] == "sqlite"):
+        say(machine_line(result))
     return 0
 
 
