@@ -33,5 +33,6 @@ def menu(request: HttpRequest) -> dict[str, Any]:
             "factures": True,
             "evolution": voir,
             "indices": voir,
+            "catalogues": any_operator("gerer_catalogues"),
         }
     }
