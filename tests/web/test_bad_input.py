@@ -24,6 +24,7 @@ import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -39,7 +40,15 @@ from hypothesis import strategies as st
 
 from opsn.facturation.billing import billing_run
 from opsn.gestion.identites_demo import fill_member, fill_operator
-from opsn.gestion.models import ChangeRequest, Lead, PlatformAdmin, Quote, Subscription
+from opsn.gestion.models import (
+    ChangeRequest,
+    Intervention,
+    Lead,
+    PlatformAdmin,
+    Quote,
+    Subscription,
+    UsageRecord,
+)
 from opsn.gestion.permissions import SYSTEM
 from opsn.referentiel import Referentiel
 
@@ -310,6 +319,11 @@ def site(world) -> dict[str, Any]:
     run_tasks()
     ChangeRequest.objects.create(
         member=world["a"], author=world["users"]["referent_a"], message="Deux postes de plus"
+    )
+    # un relevé d'usage et une intervention (pages de suppression, issue 10)
+    UsageRecord.objects.create(member=world["a"], year=2023, counter="donnees_go", quantity=5)
+    Intervention.objects.create(
+        member=world["a"], day=dt.date(2023, 3, 4), days=Decimal("0.5"), label="Saisie"
     )
     # portail : une demande typée (avenant pré-rempli), un devis public et un prospect
     ChangeRequest.objects.create(
