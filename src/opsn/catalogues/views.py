@@ -365,6 +365,13 @@ def version_new(request: HttpRequest, version_id: int) -> HttpResponse:
                 problem = f"Année ignorée : {exc}"
             method = "main" if request.POST.get("methode") == "main" else "indice"
             header = {k: request.POST.get(k, "") for k in ("version", "libelle", "valide_du")}
+            # en-tête proposé pour l'année précédemment affichée : suit la nouvelle année
+            shown = str(request.POST.get("annee_proposee") or "")
+            if shown.isdigit() and len(shown) == 4:
+                if header["libelle"] == _default_label(catalogue, mode, int(shown)):
+                    header["libelle"] = ""
+                if header["version"] == _default_version(version, mode, int(shown)):
+                    header["version"] = ""
         values, notes, index_problem = _proposals(found, sites, mode, method, year)
         problem = " ".join(p for p in (problem, index_problem) if p)
         initial = {
@@ -390,6 +397,7 @@ def version_new(request: HttpRequest, version_id: int) -> HttpResponse:
             "remarques": notes,
             "probleme": problem,
             "clause": catalogue.revision,
+            "annee_proposee": form["annee"].value() if status == 200 else "",
         },
         status=status,
     )
