@@ -191,14 +191,20 @@ class _Catalogues:
     def __init__(self, year: int) -> None:
         self.year = year
         self.index = bridge.index_table()
-        self._found: dict[int, tuple[CatalogueVersion, Pricer, dict[str, str]]] = {}
+        self._found: dict[int, tuple[CatalogueVersion, Pricer, dict[tuple[str, str], str]]] = {}
 
-    def get(self, catalogue_id: int) -> tuple[CatalogueVersion, Pricer, dict[str, str]]:
+    def get(self, catalogue_id: int) -> tuple[CatalogueVersion, Pricer, dict[tuple[str, str], str]]:
         found = self._found.get(catalogue_id)
         if found is None:
             version = CatalogueVersion.objects.get(pk=catalogue_id)
             catalogue = bridge.catalogue_of(version)
-            accounts = {code: catalogue.account_of(code) for code in catalogue.services}
+            # imputation de chaque (service, composante) du catalogue : un seul dictionnaire,
+            # partagé (en lecture) par les adhérents dont c'est le seul catalogue
+            accounts = {
+                (code, comp.code): catalogue.account_of(code)
+                for code, service in catalogue.services.items()
+                for comp in service.components
+            }
             found = (version, Pricer(catalogue, self.index, self.year), accounts)
             self._found[catalogue_id] = found
         return found
@@ -249,8 +255,15 @@ def _bill_chunks(
                 continue
             bill.lines.extend(quote.lines)
             bill.catalogue = bill.catalogue or version
+            if len(bill.conventions) == 1:
+                bill.accounts = accounts
+            else:  # plusieurs conventions : la dernière qui facture une prestation l'impute
+                bill.accounts = {**bill.accounts}
+                bill.accounts.update(
+                    ((line.service, line.component), accounts[(line.service, line.component)])
+                    for line in quote.lines
+                )
             for line in quote.lines:
-                bill.accounts[(line.service, line.component)] = accounts[line.service]
                 if line.status == "sur_devis":
                     bill.blocking.append(
                         f"« {line.service_label} – {line.label} » est sur devis et n'a pas "

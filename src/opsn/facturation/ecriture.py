@@ -135,9 +135,16 @@ class BulkWriter:
             for start in range(0, len(rows), INVOICE_BATCH):
                 batch = rows[start : start + INVOICE_BATCH]
                 params: list[Any] = []
+                # un même objet (l'émetteur) adapté une fois ; gardé en vie avec sa valeur
+                # adaptée, pour que son identifiant ne serve pas à un autre
+                adapted: dict[int, tuple[Any, Any]] = {}
                 for row in batch:
                     for i in self._json:
-                        row[i] = self.json(row[i])
+                        value = row[i]
+                        found = adapted.get(id(value))
+                        if found is None:
+                            found = adapted[id(value)] = (value, self.json(value))
+                        row[i] = found[1]
                     params.extend(table.full(row))
                 cursor.execute(
                     f"INSERT INTO {table.table} ({table.columns}) VALUES "
