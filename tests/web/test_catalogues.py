@@ -328,3 +328,18 @@ def test_rewriting_changes_only_the_prices_asked(path: Path) -> None:
     assert len(new.splitlines()) == len(content.splitlines()) + 1 + ("valide_du" not in content)
     changed = edition.price_changes(found, again)
     assert {c.key for c in changed} == set(prices)
+
+
+def test_a_version_the_loader_no_longer_reads_is_said_not_crashed(world) -> None:
+    broken = CatalogueVersion.objects.create(
+        operator=world["cdg82"],
+        version="ancienne",
+        label="Version d'un format ancien",
+        source_file="televerse/cdg82/ancienne.yaml",
+        content=CDG82_2020.replace("schema: 1", "schema: 0").replace('"2020"', '"ancienne"'),
+    )
+    staff = client_for(world["users"]["facturation"])
+    for suffix in ("", "nouvelle-version/", "differences/"):
+        response = staff.get(f"/catalogues/{broken.pk}/{suffix}")
+        assert response.status_code == 409 and "version de schéma 0" in text(response)
+    assert staff.get(f"/catalogues/{broken.pk}/yaml/").status_code == 200

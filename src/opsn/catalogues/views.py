@@ -33,6 +33,26 @@ MODES = ("annee", "prix")
 DIFF_MAX_LINES = 4000
 
 
+def _unreadable(view: Any) -> Any:
+    """Une version enregistrée que le chargeur d'aujourd'hui refuse (format changé depuis) :
+    la page le dit, avec le message du chargeur, au lieu d'une erreur du serveur."""
+    from functools import wraps
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except CatalogueError as exc:
+            return render(
+                request,
+                "catalogues/illisible.html",
+                {"message": str(exc), "version_id": kwargs.get("version_id")},
+                status=409,
+            )
+
+    return wrapper
+
+
 def _operators(request: HttpRequest) -> list[Operator]:
     operators = selectors.managing_operators(request.user)
     if not operators:
@@ -210,6 +230,7 @@ def _services(catalogue: Catalogue, found: edition.Anatomy) -> list[dict[str, An
 
 
 @login_required
+@_unreadable
 def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
     version = selectors.version_get(user=request.user, version_id=version_id)
     catalogue = bridge.catalogue_of(version)
@@ -311,6 +332,7 @@ def _proposals(
 
 
 @login_required
+@_unreadable
 def version_new(request: HttpRequest, version_id: int) -> HttpResponse:
     """Nouvelle version écrite à partir de celle-ci : l'année suivante (prix révisés par la
     clause d'indice ou saisis à la main, relus puis publiés) ou les prix « à renseigner »
@@ -460,6 +482,7 @@ def _publish(
 
 
 @login_required
+@_unreadable
 def version_diff(request: HttpRequest, version_id: int) -> HttpResponse:
     """Différences entre deux versions d'un opérateur : prix (appariés par service et
     composante, table et case), en-tête, services ajoutés ou retirés, puis le texte YAML."""
