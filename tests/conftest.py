@@ -2,7 +2,7 @@
 
 Sur une machine neuve (Python et pip seulement), la suite installe d'abord les paquets
 Debian dont ses tests ont besoin (`scripts/ci/systeme.sh` : Chromium, PostgreSQL,
-poppler) : la commande de test du README suffit, et l'intégration continue n'installe rien
+poppler, npm) : la commande de test du README suffit, et l'intégration continue n'installe rien
 avant elle.
 """
 
@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _system_missing() -> list[str]:
-    missing = [tool for tool in ("chromium", "pdftoppm", "pdftotext") if not shutil.which(tool)]
+    tools = ("chromium", "pdftoppm", "pdftotext", "npm")
+    missing = [tool for tool in tools if not shutil.which(tool)]
     if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         missing.append("postgresql")
     return missing
