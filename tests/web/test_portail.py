@@ -464,7 +464,7 @@ def test_demo_referents_see_invoices_quotas_and_usage(db, django_capture_on_comm
 
     users = get_user_model().objects
     cdg82 = text(client_for(users.get(username="referent-cdg82")).get("/portail/"))
-    assert "Facture n° " in cdg82 and "émise le 30/11/2026 (2021)" in cdg82
+    assert "Facture n° " in cdg82 and "émise le 15/01/2021 (2020)" in cdg82
     cdg47 = text(client_for(users.get(username="referent-cdg47")).get("/portail/?annee=2026"))
     assert "Quotas de votre strate" in cdg47
     assert 'role="img" aria-label="Sauvegarde externalisée (volume en Go) : ' in cdg47

@@ -263,10 +263,12 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     from opsn.plateforme.comptes import platform_admin_create
 
     platform_admin_create(actor=SYSTEM, username=PLATFORM_USERNAME, password=DEMO_PASSWORD)
-    # factures 2021 du CDG82 émises : le référent voit ses pièces et leur avis (portail)
+    # factures 2020 du CDG82 émises le 15/01/2021 : le référent voit ses pièces et leur avis
+    # (portail) ; l'année 2021 et les suivantes restent à facturer par le chargé de
+    # facturation, dans l'ordre chronologique.
     from opsn.facturation.billing import billing_run
 
-    billing_run(actor=SYSTEM, operator=cdg82, year=2021, issued_on=today)
+    billing_run(actor=SYSTEM, operator=cdg82, year=2020, issued_on=dt.date(2021, 1, 15))
     users.append(
         DemoUser(PLATFORM_USERNAME, DEMO_PASSWORD, "administrateur de la plateforme", "–", None)
     )
