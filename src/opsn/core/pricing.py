@@ -442,8 +442,6 @@ class Pricer:
         self._strata: dict[int, _CriteriaMemo] = {}
         self._exclusions: dict[int, _CriteriaMemo] = {}
         self._last_count: tuple[Member, CountingRule, int] | None = None
-        self._rule_rights: tuple[str, ...] | None = None
-        self._rule_memo: dict[tuple, list[str]] = {}
 
     def _plan(self, code: str) -> _ServicePlan:
         plan = self._plans.get(code)
@@ -860,30 +858,32 @@ class Pricer:
         active: list[tuple[Subscription, _ServicePlan]],
         entitlements: dict[str, int],
     ) -> list[str]:
-        """Avertissements de `check_rules`, mémorisés : ils ne dépendent que des services
-        actifs et des droits qu'exigent les prérequis."""
-        rights = self._rule_rights
-        if rights is None:
-            rights = self._rule_rights = tuple(
-                sorted(
-                    {
-                        p.entitlement
-                        for service in self.catalogue.services.values()
-                        for p in service.prerequisites
-                        if p.entitlement is not None
-                    }
-                )
-            )
-        key = (
-            frozenset(sub.service for sub, _ in active),
-            tuple(entitlements.get(r, 0) > 0 for r in rights),
-        )
-        found = self._rule_memo.get(key)
-        if found is None:
-            found = []
-            self.check_rules(member, [sub for sub, _ in active], entitlements, found)
-            self._rule_memo[key] = found
-        return found
+        """Avertissements de `check_rules` : le cas courant (aucune exclusivité violée,
+        prérequis présents) est reconnu sans rien trier ni rédiger."""
+        groups: dict[str, str] = {}
+        codes: set[str] | None = None
+        for _, plan in active:
+            service = plan.service
+            group = service.exclusive_group
+            if group and groups.setdefault(group, service.code) != service.code:
+                break
+            if service.prerequisites:
+                if codes is None:
+                    codes = {s.service for s, _ in active}
+                if not all(
+                    any(s in codes for s in prereq.services)
+                    or (
+                        prereq.entitlement is not None
+                        and entitlements.get(prereq.entitlement, 0) > 0
+                    )
+                    for prereq in service.prerequisites
+                ):
+                    break
+        else:
+            return []
+        warnings: list[str] = []
+        self.check_rules(member, [sub for sub, _ in active], entitlements, warnings)
+        return warnings
 
     def check_rules(
         self,
