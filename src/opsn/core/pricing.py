@@ -221,6 +221,8 @@ class _Priced:
         "head",
         "mid",
         "origin",
+        "post",
+        "pre",
         "revision",
         "status",
         "stratum",
@@ -251,6 +253,9 @@ class _Priced:
         self.mid += (base_amount, base_year, revision)
         self.head = (service.code, service.label, comp.code, comp.label, service.family)
         self.head += self.mid
+        # autour de la quantité, de l'unité, du prix unitaire et du montant
+        self.pre = (*self.head[:5], status)
+        self.post = (cp.vat, comp.clause, stratum, base_amount, base_year, revision)
 
 
 class _ComponentPlan:
@@ -313,6 +318,8 @@ class _ServicePlan:
         "by_phase",
         "components",
         "entitlements",
+        "heads",
+        "prerequisites",
         "ruled",
         "service",
         "validity_years",
@@ -331,8 +338,14 @@ class _ServicePlan:
         }
         self.validity_years = service.validity_years
         self.entitlements = service.entitlements
+        # en-têtes des lignes par phase, si toutes les composantes sont « un » à montant
+        # fixe (`Pricer._heads`) ; None sinon
+        self.heads: dict[str, tuple | None] = {}
         # exclusivités et prérequis : contrôlés seulement si un service actif en a
         self.ruled = bool(service.exclusive_group or service.prerequisites)
+        self.prerequisites = tuple(
+            (frozenset(p.services), p.entitlement) for p in service.prerequisites
+        )
         # dotations sans intervention : leur usage de l'année est nul (R20)
         self.allowances = tuple(
             (a.code, AllowanceUse(a.code, a.label, a.quantity, ZERO, a.period_years, a.clause))
@@ -504,7 +517,7 @@ class Pricer:
         first_day, last_day = self._year_bounds
         plan_of = self._plans.get
         active: list[tuple[Subscription, _ServicePlan]] = []
-        ruled = False
+        ruled = entitled = allowed = False
         for sub in member.subscriptions:
             start = sub.start
             if signature is not None and signature > start:
@@ -515,19 +528,28 @@ class Pricer:
             if start <= last_day and (end is None or end > first_day):
                 plan = plan_of(sub.service) or self._plan(sub.service)
                 active.append((sub, plan))
-                ruled = ruled or plan.ruled
-        entitlements, stratum = self._entitlements(member, active)
+                if plan.ruled:
+                    ruled = True
+                if plan.entitlements is not None:
+                    entitled = True
+                if plan.allowances:
+                    allowed = True
+        entitlements, stratum = self._entitlements(member, active) if entitled else ({}, None)
         lines = self._lines(member, active, entitlements)
         if ruled:
             warnings.extend(self._rules(member, active, entitlements))
         if member.interventions:
-            allowance_uses = self.interventions(member, [s for s, _ in active], conv_end, lines)
-        else:
+            allowance_uses: tuple[AllowanceUse, ...] = tuple(
+                self.interventions(member, [s for s, _ in active], conv_end, lines)
+            )
+        elif allowed:
             zero: dict[str, AllowanceUse] = {}
             for _, plan in active:
                 for code, use in plan.allowances:
                     zero[code] = use
-            allowance_uses = list(zero.values())
+            allowance_uses = tuple(zero.values())
+        else:
+            allowance_uses = ()
         return MemberQuote(
             member,
             year,
@@ -535,10 +557,10 @@ class Pricer:
             tuple(lines),
             entitlements,
             stratum,
-            tuple(allowance_uses),
-            tuple(warnings),
+            allowance_uses,
+            tuple(warnings) if warnings else (),
             compute_totals(lines),
-            tuple(notes),
+            tuple(notes) if notes else (),
         )
 
     @staticmethod
@@ -616,6 +638,13 @@ class Pricer:
                 phase_now = "premiere_annee" if elapsed == 0 else "renouvellement"
             else:
                 phase_now = "premiere_annee" if year == first else "annees_suivantes"
+            heads = plan.heads.get(phase_now)
+            if heads is None and phase_now not in plan.heads:
+                heads = self._heads(plan, phase_now, member, sub)
+            if heads is not None:  # que des composantes « un » à montant fixe
+                for head, service, comp in heads:
+                    append(Line(*head, name, service, comp, phase_now, "", ""))
+                continue
             amounts = sub.amounts
             for cp in plan.by_phase[phase_now]:
                 qkind = cp.qkind
@@ -672,8 +701,46 @@ class Pricer:
                     raise PricingError(
                         f"{name} : quantité négative ({quantity}) pour « {plan.service.label} »."
                     )
-                append(self._line(cp, member, sub, quantity, phase_now, name, "", qty_note))
+                priced = cp.fixed
+                if priced is None or not (
+                    cp.fixed_kind or not amounts or cp.comp.code not in amounts
+                ):
+                    append(self._line(cp, member, sub, quantity, phase_now, name, "", qty_note))
+                    continue
+                unit_price = priced.unit_price
+                append(
+                    Line(
+                        *priced.pre,
+                        quantity,
+                        cp.comp.unit,
+                        unit_price,
+                        None
+                        if unit_price is None
+                        else (unit_price * quantity).quantize(CENT, ROUND_HALF_UP),
+                        *priced.post,
+                        name,
+                        cp.service,
+                        cp.comp,
+                        phase_now,
+                        qty_note,
+                        priced.origin,
+                    )
+                )
         return lines
+
+    def _heads(
+        self, plan: _ServicePlan, phase: str, member: Member, sub: Subscription
+    ) -> tuple[tuple[tuple, Service, Component], ...] | None:
+        """En-têtes des lignes d'un service dans une phase quand toutes ses composantes sont
+        « un » à montant fixe (elles ne dépendent alors de rien d'autre) ; None sinon. Les
+        prix sont calculés ici, dans l'ordre des composantes, comme ligne à ligne."""
+        cps = plan.by_phase[phase]
+        if not all(cp.qkind == "un" and cp.fixed_kind for cp in cps):
+            plan.heads[phase] = None
+            return None
+        heads = tuple((self._priced(cp, member, sub).head, cp.service, cp.comp) for cp in cps)
+        plan.heads[phase] = heads
+        return heads
 
     def make_line(
         self,
@@ -867,18 +934,17 @@ class Pricer:
             group = service.exclusive_group
             if group and groups.setdefault(group, service.code) != service.code:
                 break
-            if service.prerequisites:
+            if plan.prerequisites:
                 if codes is None:
                     codes = {s.service for s, _ in active}
-                if not all(
-                    any(s in codes for s in prereq.services)
-                    or (
-                        prereq.entitlement is not None
-                        and entitlements.get(prereq.entitlement, 0) > 0
-                    )
-                    for prereq in service.prerequisites
-                ):
-                    break
+                for required, right in plan.prerequisites:
+                    if codes.isdisjoint(required) and not (
+                        right is not None and entitlements.get(right, 0) > 0
+                    ):
+                        break
+                else:
+                    continue
+                break
         else:
             return []
         warnings: list[str] = []
