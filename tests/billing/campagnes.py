@@ -41,7 +41,7 @@ def start(env: dict, *args: str) -> subprocess.Popen:
 
 
 def prepare_demo(env: dict) -> None:
-    opsn(env, "demo", "--sans-serveur")
+    opsn(env, "demo", "--sans-serveur", "--sans-factures")  # aucune pièce avant la campagne
 
 
 def dry_run(env: dict) -> tuple[Counter, float]:

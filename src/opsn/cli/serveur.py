@@ -81,6 +81,13 @@ def demo(
     ] = False,
     processus: ProcessesOption = None,
     travailleur: WorkerOption = True,
+    factures: Annotated[
+        bool,
+        typer.Option(
+            "--factures/--sans-factures",
+            help="Émettre les factures 2020 du CDG82 (que voient les référents).",
+        ),
+    ] = True,
 ) -> None:
     """Catalogues et simulation de démonstration, puis base de démonstration et back-office."""
     import datetime as dt
@@ -115,7 +122,7 @@ def demo(
         )
     else:
         with console.status("Préparation des adhérents, conventions et usages…"):
-            users = build_demo(today=dt.date.today())
+            users = build_demo(today=dt.date.today(), issue_invoices=factures)
         table = Table(title="Comptes de démonstration", header_style="bold")
         for col in ("Identifiant", "Mot de passe", "Rôle", "Opérateur", "Adhérent"):
             table.add_column(col)

@@ -92,7 +92,7 @@ DEMO_TERRITORIES = {"cdg82": ["82"], "cdg47": ["47"], "gironde-numerique": ["33"
 
 
 @transaction.atomic
-def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
+def build_demo(*, today: dt.date, seed: int = 2026, issue_invoices: bool = True) -> list[DemoUser]:
     """Construit la démonstration (base vide attendue) ; renvoie les comptes créés."""
     rng = random.Random(seed)
     services.catalogues_load_shipped()
@@ -268,7 +268,8 @@ def build_demo(*, today: dt.date, seed: int = 2026) -> list[DemoUser]:
     # facturation, dans l'ordre chronologique.
     from opsn.facturation.billing import billing_run
 
-    billing_run(actor=SYSTEM, operator=cdg82, year=2020, issued_on=dt.date(2021, 1, 15))
+    if issue_invoices:
+        billing_run(actor=SYSTEM, operator=cdg82, year=2020, issued_on=dt.date(2021, 1, 15))
     users.append(
         DemoUser(PLATFORM_USERNAME, DEMO_PASSWORD, "administrateur de la plateforme", "–", None)
     )

@@ -217,13 +217,14 @@ LOGGING = {
 }
 
 # -- Courriel (avis aux référents, demandes de contact : docs/portail.md) ------------------
-# Moteur de courriel de Django : la console par défaut (démonstration, les messages
-# s'affichent dans la sortie du serveur) ; OPSN_COURRIEL=smtp pour un vrai serveur (réglages
+# Moteur de courriel de Django : la console par défaut (démonstration : les messages
+# s'affichent sur la sortie d'erreur du serveur, jamais dans les résultats d'une commande) ;
+# OPSN_COURRIEL=smtp pour un vrai serveur (réglages
 # EMAIL_HOST… de Django dans l'environnement : EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
 # EMAIL_HOST_PASSWORD, EMAIL_USE_TLS).
 _MAIL_BACKENDS = {
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
-    "console": "django.core.mail.backends.console.EmailBackend",
+    "console": "opsn.plateforme.courriel.StderrEmailBackend",
 }
 if "EMAIL_BACKEND" not in globals():
     EMAIL_BACKEND = _MAIL_BACKENDS.get(
