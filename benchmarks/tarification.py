@@ -1,7 +1,7 @@
 """Banc d'essai du cœur de tarification : N adhérents synthétiques sur les trois catalogues.
 
 Exigence : tarifer 100 000 adhérents de 5 à 10 abonnements chacun, répartis sur les
-catalogues livrés (cdg82, gironde-numerique, cdg47), à au moins 20 000 adhérents par
+catalogues livrés (cdg82, gironde-numerique, cdg47), à au moins 50 000 adhérents par
 seconde sur un cœur, avec moins de 500 Mo de mémoire.
 
 Usage :
@@ -47,7 +47,7 @@ from opsn.core.model import Catalogue, Service
 from opsn.core.pricing import Pricer
 
 YEAR = 2021
-TARGET_RATE = 20_000  # adhérents par seconde
+TARGET_RATE = 50_000  # adhérents par seconde (issue 12)
 TARGET_MB = 500
 
 # Part de chaque catalogue dans la population d'adhérents synthétiques.
