@@ -798,6 +798,7 @@ def billing_run(
         campaign.finish(report.blocked)
         clock.lap("écriture")
         report.run = run
+    clock.lap("validation de la transaction")  # COMMIT (et point de reprise du WAL SQLite)
     report.created = CreatedInvoices(campaign.created)
     report.lines = campaign.lines
     report.seconds = {**clock.seconds, "total": time.perf_counter() - started}
