@@ -814,7 +814,7 @@ def invoices_issue_drafts(
         seq = _lock_sequence(operator, str(issued_on.year))
         check_chronology(operator, issued_on=issued_on, year=year)
         drafts = list(
-            Invoice.objects.select_for_update()
+            Invoice.objects.select_for_update(of=("self",))
             .filter(operator=operator, year=year, status=InvoiceStatus.DRAFT)
             .select_related("operator", "credited_invoice")
             .order_by("pk")

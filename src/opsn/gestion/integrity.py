@@ -35,22 +35,44 @@ _SQLITE_CONDITIONS = {
     "gestion_invoicedocument": "1",
     "gestion_journalentry": "1",
 }
-_PG_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION opsn_garde_piece() RETURNS trigger AS $$
+_PG_MESSAGE = MESSAGE.replace("'", "''")
+# Une fonction par table : PL/pgSQL évalue une condition en entier, et `OLD.status` n'existe
+# pas sur une ligne de facture.
+_PG_FUNCTIONS = {
+    "gestion_invoice": f"""
+CREATE OR REPLACE FUNCTION opsn_garde_facture() RETURNS trigger AS $$
 BEGIN
-  IF TG_TABLE_NAME = 'gestion_invoice' AND OLD.status <> 'emise' THEN
-    IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
-    RETURN NEW;
+  IF OLD.status = 'emise' THEN
+    RAISE EXCEPTION '{_PG_MESSAGE}' USING ERRCODE = 'integrity_constraint_violation';
   END IF;
-  IF TG_TABLE_NAME = 'gestion_invoiceline' AND NOT EXISTS (
-      SELECT 1 FROM gestion_invoice WHERE id = OLD.invoice_id AND status = 'emise') THEN
-    IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
-    RETURN NEW;
-  END IF;
-  RAISE EXCEPTION '{MESSAGE.replace("'", "''")}' USING ERRCODE = 'integrity_constraint_violation';
+  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+  RETURN NEW;
 END;
 $$ LANGUAGE plpgsql;
-"""
+""",
+    "gestion_invoiceline": f"""
+CREATE OR REPLACE FUNCTION opsn_garde_ligne() RETURNS trigger AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM gestion_invoice WHERE id = OLD.invoice_id AND status = 'emise') THEN
+    RAISE EXCEPTION '{_PG_MESSAGE}' USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+  RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+""",
+    "*": f"""
+CREATE OR REPLACE FUNCTION opsn_garde_toujours() RETURNS trigger AS $$
+BEGIN
+  RAISE EXCEPTION '{_PG_MESSAGE}' USING ERRCODE = 'integrity_constraint_violation';
+END;
+$$ LANGUAGE plpgsql;
+""",
+}
+_PG_FUNCTION_NAMES = {
+    "gestion_invoice": "opsn_garde_facture",
+    "gestion_invoiceline": "opsn_garde_ligne",
+}
 
 _state = {"purge": False}
 
@@ -85,12 +107,14 @@ def install_triggers(connection: Any) -> None:
                         f"BEGIN SELECT RAISE(ABORT, '{message}'); END;"
                     )
         elif connection.vendor == "postgresql":
-            cursor.execute(_PG_FUNCTION)
+            for sql in _PG_FUNCTIONS.values():
+                cursor.execute(sql)
             for table in tables:
+                function = _PG_FUNCTION_NAMES.get(table, "opsn_garde_toujours")
                 cursor.execute(f"DROP TRIGGER IF EXISTS opsn_{table}_garde ON {table}")
                 cursor.execute(
                     f"CREATE TRIGGER opsn_{table}_garde BEFORE UPDATE OR DELETE ON {table} "
-                    "FOR EACH ROW EXECUTE FUNCTION opsn_garde_piece()"
+                    f"FOR EACH ROW EXECUTE FUNCTION {function}()"
                 )
 
 
