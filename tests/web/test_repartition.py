@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import pytest
 
@@ -61,3 +62,28 @@ def test_campaigns_then_documents_by_batches(world, monkeypatch) -> None:
     again = BackgroundTask.objects.filter(kind="documents").order_by("-created_at").first()
     assert "0 PDF rendu(s) et conservé(s) sur 1 pièce(s)" in again.summary
     assert InvoiceDocument.objects.count() == len(kept)
+
+
+def test_command_line_queues_one_campaign_per_operator(world) -> None:
+    from typer.testing import CliRunner
+
+    from opsn.cli import app
+
+    with_sirets(world)
+    admin = world["users"]["admin"]
+    refused = CliRunner().invoke(app, ["facturer", "--annee", "2020", "--apply", "--en-file"])
+    assert refused.exit_code != 0 and "--utilisateur" in refused.output
+    result = CliRunner().invoke(
+        app,
+        [
+            *("facturer", "--annee", "2020", "--apply", "--en-file", "--documents"),
+            *("--operateur", "cdg82", "--utilisateur", admin.username),
+            *("--date-emission", "2021-01-15", "--format", "json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["taches"]) == 1
+    assert not Invoice.objects.exists()
+    run_tasks()
+    assert Invoice.objects.filter(status="emise").count() == 2
+    assert InvoiceDocument.objects.count() == 2, "les PDF suivent la campagne"

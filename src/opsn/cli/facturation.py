@@ -44,17 +44,63 @@ def facturer(
     ] = None,
     utilisateur: Annotated[str | None, typer.Option("--utilisateur")] = None,
     format: Annotated[str, typer.Option("--format", help="table ou json")] = "table",
+    en_file: Annotated[
+        bool,
+        typer.Option(
+            "--en-file",
+            help="Avec --apply : mettre en file une campagne par opérateur pour les "
+            "travailleurs (opsn travailleur), au nom de --utilisateur, au lieu de les "
+            "exécuter ici.",
+        ),
+    ] = False,
+    documents: Annotated[
+        bool,
+        typer.Option(
+            "--documents",
+            help="Avec --en-file : rendre ensuite les PDF des pièces émises, par lots que "
+            "les travailleurs se partagent.",
+        ),
+    ] = False,
 ) -> None:
     """Campagne annuelle : simulation par défaut, --apply pour créer et émettre les factures."""
     from rich.progress import Progress
 
     if format not in ("table", "json"):
         _fail(f"format « {format} » inconnu : table ou json.")
+    if (en_file or documents) and not apply:
+        _fail("--en-file et --documents vont avec --apply.")
+    if documents and not en_file:
+        _fail("--documents va avec --en-file.")
+    if en_file and (brouillons or not utilisateur):
+        _fail("--en-file : une campagne émise au nom d'un utilisateur (--utilisateur).")
     issued_on = _date_option(date_emission, "--date-emission")
     annee = _year(annee, issued_on)
     _django()
     _migrate()
     from django.core.exceptions import PermissionDenied, ValidationError
+
+    if en_file:
+        from opsn.facturation.repartition import start_campaigns
+
+        try:
+            records = start_campaigns(
+                operators=_operators(operateur),
+                year=annee,
+                user=_actor(utilisateur),
+                issued_on=issued_on,
+                documents=documents,
+            )
+        except PermissionDenied as exc:
+            _fail(str(exc))
+            return
+        queued = [{"tache": str(r.task_id), "libelle": r.label} for r in records]
+        if format == "json":
+            typer.echo(json.dumps({"annee": annee, "taches": queued}, ensure_ascii=False, indent=2))
+        else:
+            for item in queued:
+                console.print(f"En file : {item['libelle']} ({item['tache']})", highlight=False)
+            console.print("Les travailleurs (opsn travailleur) les exécutent.")
+        return
 
     from opsn.facturation.billing import billing_preview, billing_run
 
