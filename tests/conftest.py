@@ -61,3 +61,23 @@ def _flush_lifts_the_issued_guard():
     flush.Command.handle = handle
     yield
     flush.Command.handle = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_other_postgres_sessions(request):
+    """Sous PostgreSQL, une connexion restée ouverte par un fil d'un serveur de test
+    empêcherait de supprimer la base de test à la fin de la session : elles sont fermées
+    juste avant (le démontage de ce fixture précède celui de la base)."""
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        yield
+        return
+    request.getfixturevalue("django_db_setup")
+    blocker = request.getfixturevalue("django_db_blocker")
+    yield
+    from django.db import connection
+
+    with blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
