@@ -38,10 +38,7 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +47,15 @@ import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from essai_serveur import (  # même dossier : lancé comme script
+    child_env,
+    free_port,
+    percentile,
+    run,
+    start_server,
+    stop_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 USERNAME = "facturation-cdg82"
@@ -77,89 +83,11 @@ if not demo_exists():  # --dossier réutilisé : la base est déjà prête
 """
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Percentile par rang le plus proche (q entre 0 et 100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered) + 0.5))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def child_env(data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "OPSN_DEBUG", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        OPSN_DONNEES=str(data_dir),
-        DJANGO_SETTINGS_MODULE="opsn.web.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def run(env: dict[str, str], *args: str) -> None:
-    out = subprocess.run(
-        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    if out.returncode != 0:
-        sys.exit(f"échec de « {' '.join(args[:4])} … » :\n{out.stdout[-2000:]}{out.stderr[-3000:]}")
-
-
 def prepare(env: dict[str, str]) -> float:
     t0 = time.perf_counter()
     run(env, "-c", PREPARE)
     run(env, "-m", "opsn", "facturer", "--annee", "2021", "--operateur", "cdg82", "--apply")
     return time.perf_counter() - t0
-
-
-def start_server(env: dict[str, str], port: int, processes: int, log: Path) -> subprocess.Popen:
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "opsn",
-                "serveur",
-                "--port",
-                str(port),
-                "--processus",
-                str(processes),
-                "--sans-travailleur",
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"le serveur s'est arrêté :\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/connexion/", timeout=5):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    sys.exit("le serveur n'a pas répondu en 180 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def login(base: str) -> tuple[str, urllib.request.OpenerDirector]:
@@ -336,7 +264,9 @@ def main() -> None:
         print("Préparation : base de démonstration et campagne 2021 du CDG82…", flush=True)
         prep = prepare(env)
         port = free_port()
-        server = start_server(env, port, args.processus, data_dir / "serveur.log")
+        server = start_server(
+            env, port, args.processus, data_dir / "serveur.log", probe="/connexion/"
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             cookie, opener = login(base)

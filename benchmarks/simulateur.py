@@ -36,10 +36,7 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +45,15 @@ import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from essai_serveur import (  # même dossier : lancé comme script
+    child_env,
+    free_port,
+    percentile,
+    run,
+    start_server,
+    stop_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P99_MS = 100.0
@@ -84,90 +90,11 @@ for code, deps in (("cdg82", ["82"]), ("cdg47", ["47"]), ("gironde-numerique", [
 """
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Percentile par rang le plus proche (q entre 0 et 100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered) + 0.5))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def child_env(data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "OPSN_DEBUG", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        OPSN_DONNEES=str(data_dir),
-        DJANGO_SETTINGS_MODULE="opsn.web.settings",
-        PYTHONUNBUFFERED="1",
-        OPSN_API_DEBIT="100000000/m",
-    )
-    return env
-
-
-def run(env: dict[str, str], *args: str) -> None:
-    out = subprocess.run(
-        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    if out.returncode != 0:
-        sys.exit(f"échec de « {' '.join(args[:4])} … » :\n{out.stdout[-2000:]}{out.stderr[-3000:]}")
-
-
 def communes(count: int) -> list[tuple[str, str]]:
     from opsn.referentiel import Referentiel
 
     found = [c for c in Referentiel.charger().communes() if c.departement == "33"][:count]
     return [(c.insee, c.nom) for c in found]
-
-
-def start_server(env: dict[str, str], port: int, processes: int, log: Path) -> subprocess.Popen:
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "opsn",
-                "serveur",
-                "--port",
-                str(port),
-                "--processus",
-                str(processes),
-                "--sans-travailleur",
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"le serveur s'est arrêté :\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/simulateur/", timeout=5):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    sys.exit("le serveur n'a pas répondu en 180 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def plan(towns: list[tuple[str, str]]) -> list[tuple[str, str, str, bytes | None]]:
@@ -323,14 +250,16 @@ def main() -> None:
         parser.error("--clients entre 1 et 1000, --duree entre 1 et 3600 s")
     data_dir = args.dossier or Path(tempfile.mkdtemp(prefix="opsn-simulateur-"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = child_env(data_dir)
+    env = child_env(data_dir, OPSN_API_DEBIT="100000000/m")
     try:
         print(f"Données : {data_dir}", flush=True)
         print("Préparation : base, catalogues et indices livrés…", flush=True)
         run(env, "-c", PREPARE)
         items = plan(communes(args.communes))
         port = free_port()
-        server = start_server(env, port, args.processus, data_dir / "serveur.log")
+        server = start_server(
+            env, port, args.processus, data_dir / "serveur.log", probe="/api/simulateur/"
+        )
         try:
             asyncio.run(warm_up(port, items))
             print(f"Charge sur http://127.0.0.1:{port} pendant {args.duree:.0f} s…", flush=True)
