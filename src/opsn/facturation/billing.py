@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from opsn.core.bounds import YEAR_MIN
 from opsn.core.errors import OpsnError
 from opsn.core.pricing import Line, Pricer, Totals, compute_totals
 from opsn.facturation import cii
@@ -308,9 +309,6 @@ def billing_preview(
         for bills in _bill_chunks(operator, year, invoiced=invoiced, progress=progress):
             result.extend(bills)
     return result
-
-
-YEAR_MIN = 2000
 
 
 def live_invoices(operator: Operator, year: int) -> dict[int, tuple[str | None, int]]:
