@@ -2,6 +2,9 @@
 
 Tout ou rien : chaque ligne est validée (adhérent, service, quantités, dates) ; une seule
 erreur et rien n'est écrit. Relancer le même fichier ne crée rien de plus.
+
+Avec `dry_run=True` (aperçu), rien n'est écrit ni refusé : le rapport porte les erreurs
+(ligne, colonne, message) et, ligne par ligne, ce que l'import créerait ou trouverait déjà.
 """
 
 from __future__ import annotations
@@ -65,6 +68,34 @@ class ImportRejected(OpsnError):
         super().__init__("Import refusé, rien n'a été écrit :\n" + "\n".join(errors))
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """Une erreur de l'aperçu : ligne du tableur (None : le fichier entier), colonne, motif."""
+
+    row: int | None
+    column: str
+    message: str
+
+
+@dataclass
+class PreviewRow:
+    """Une ligne du fichier telle que l'import la traiterait (aperçu, `dry_run=True`)."""
+
+    number: int
+    member_code: str
+    member_name: str = ""
+    member_new: bool = False
+    reference: str = ""
+    convention_new: bool = False
+    service: str = ""
+    service_label: str = ""
+    quantities: list[tuple[str, str]] = field(default_factory=list)
+    start: dt.date | None = None
+    subscription_new: bool = False
+    identity_changes: list[str] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+
+
 @dataclass
 class ImportReport:
     conventions_created: int = 0
@@ -72,6 +103,11 @@ class ImportReport:
     unchanged: int = 0
     members_created: int = 0
     lines: list[str] = field(default_factory=list)
+    # aperçu (dry_run) : erreurs en texte et détaillées, lignes prévues ou en erreur
+    errors: list[str] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    rows: list[PreviewRow] = field(default_factory=list)
+    row_count: int = 0
 
     def summary(self) -> str:
         return (
@@ -116,8 +152,12 @@ def conventions_import(
     path: Path,
     referentiel: Referentiel | None = None,
     today: dt.date | None = None,
+    dry_run: bool = False,
 ) -> ImportReport:
-    """Importe le fichier ; `today` borne les dates (par défaut, la date du jour)."""
+    """Importe le fichier ; `today` borne les dates (par défaut, la date du jour).
+
+    `dry_run` : aperçu, rien n'est écrit et les erreurs ne lèvent pas `ImportRejected` :
+    elles sont dans le rapport (`errors`, `problems`), avec les lignes (`rows`)."""
     require(actor, "importer", operator=operator)
     today = today or timezone.localdate()
     _, rows = read_rows(path, REQUIRED)
@@ -126,6 +166,7 @@ def conventions_import(
     if not versions:
         raise ImportRejected([f"Aucun catalogue chargé pour {operator.code}."])
     errors: list[str] = []
+    problems: list[RowProblem] = []
     planned: list[_Planned] = []
     seen_conventions: dict[str, tuple[str, dt.date]] = {}
     seen_lines: set[tuple[str, str, dt.date]] = set()
@@ -133,6 +174,7 @@ def conventions_import(
 
     def err(row_number: int, column: str, message: str) -> None:
         errors.append(f"{name}, ligne {row_number}, colonne « {column} » : {message}")
+        problems.append(RowProblem(row_number, column, message))
 
     for row in rows:
         v = row.values
@@ -283,6 +325,10 @@ def conventions_import(
             operator=operator, reference__in=[p.reference for p in planned]
         )
     }
+    existing_subs = {
+        (sub.convention_id, sub.service_code, sub.started_on): sub
+        for sub in Subscription.objects.filter(convention__in=list(existing.values()))
+    }
     for p in planned:
         conv = existing.get(p.reference)
         if conv is not None and (conv.signed_on != p.signed_on):
@@ -293,7 +339,7 @@ def conventions_import(
                 f"signature au {conv.signed_on:%d/%m/%Y}.",
             )
         if conv is not None:
-            sub = conv.subscriptions.filter(service_code=p.service, started_on=p.start).first()
+            sub = existing_subs.get((conv.pk, p.service, p.start))
             if sub is not None and sub.quantities != p.quantities:
                 err(
                     p.number,
@@ -303,6 +349,9 @@ def conventions_import(
                 )
     if not rows:
         errors.append(f"{name} : aucune ligne après l'en-tête.")
+        problems.append(RowProblem(None, "", "aucune ligne après l'en-tête."))
+    if dry_run:
+        return _preview(operator, rows, planned, existing, existing_subs, errors, problems)
     if errors:
         raise ImportRejected(errors)
     report = ImportReport()
@@ -335,6 +384,91 @@ def conventions_import(
                 report.subscriptions_created += 1
             else:
                 report.unchanged += 1
+    return report
+
+
+def _preview(
+    operator: Operator,
+    rows: list[Any],
+    planned: list[_Planned],
+    existing: dict[str, Convention],
+    existing_subs: dict[tuple[int, str, dt.date], Subscription],
+    errors: list[str],
+    problems: list[RowProblem],
+) -> ImportReport:
+    """Rapport de l'aperçu : ce que l'import écrirait, ligne par ligne, sans rien écrire."""
+    report = ImportReport(errors=errors, problems=problems, row_count=len(rows))
+    fields_of = {id(p): member_fields(p.entity) for p in planned}
+    insees = {f["insee"] for f in fields_of.values() if f.get("insee")}
+    sirens = {f["siren"] for f in fields_of.values() if f.get("siren")}
+    by_insee = {m.insee: m for m in Member.objects.filter(operator=operator, insee__in=insees)}
+    by_siren = {m.siren: m for m in Member.objects.filter(operator=operator, siren__in=sirens)}
+    new_members: set[str] = set()
+    new_conventions: set[str] = set()
+    planned_by_row = {p.number: p for p in planned}
+    problems_by_row: dict[int, list[RowProblem]] = {}
+    for problem in problems:
+        if problem.row is not None:
+            problems_by_row.setdefault(problem.row, []).append(problem)
+    for row in rows:
+        p = planned_by_row.get(row.number)
+        if p is None:
+            v = row.values
+            report.rows.append(
+                PreviewRow(
+                    row.number,
+                    v.get("adherent", "").strip()[:40],
+                    reference=v.get("reference", "").strip()[:60],
+                    service=v.get("service", "").strip()[:60],
+                    problems=problems_by_row.get(row.number, []),
+                )
+            )
+            continue
+        fields = fields_of[id(p)]
+        if isinstance(p.entity, Commune):
+            member = by_insee.get(fields.get("insee") or "")
+        else:
+            member = by_siren.get(fields.get("siren") or "")
+        key = fields.get("insee") or fields.get("siren") or p.member_code
+        if member is None and key not in new_members:
+            new_members.add(key)
+            report.members_created += 1
+        conv = existing.get(p.reference)
+        if conv is None and p.reference not in new_conventions:
+            new_conventions.add(p.reference)
+            report.conventions_created += 1
+        sub_new = conv is None or (conv.pk, p.service, p.start) not in existing_subs
+        if sub_new:
+            report.subscriptions_created += 1
+        else:
+            report.unchanged += 1
+        changes = []
+        if member is not None:
+            for column, field_name in IDENTITY_COLUMNS.items():
+                value = p.extra.get(column)
+                if value not in (None, "") and getattr(member, field_name) != value:
+                    changes.append(column)
+        service = bridge.catalogue_of(p.catalogue).services.get(p.service)
+        labels = {q.code: q.label for q in service.quantities} if service else {}
+        report.rows.append(
+            PreviewRow(
+                p.number,
+                p.member_code,
+                member_name=member.name
+                if member is not None
+                else getattr(p.entity, "nom", p.member_code),
+                member_new=member is None,
+                reference=p.reference,
+                convention_new=conv is None,
+                service=p.service,
+                service_label=service.label if service else p.service,
+                quantities=[(labels.get(k, k), q) for k, q in p.quantities.items()],
+                start=p.start,
+                subscription_new=sub_new,
+                identity_changes=changes,
+                problems=problems_by_row.get(p.number, []),
+            )
+        )
     return report
 
 
