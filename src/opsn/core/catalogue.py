@@ -71,6 +71,9 @@ class _CatalogueParser:
         self.r = Reader(file, CatalogueError)
         self.file = file
         self.data = data
+        self.revision_clause: RevisionClause | None = None
+        self.pending_bought: list[tuple[tuple[str, str], str, int]] = []
+        self.pending_billed_by: list[tuple[str, str, int]] = []
 
     # -- haut niveau ---------------------------------------------------------
     def parse(self) -> Catalogue:
@@ -852,6 +855,26 @@ class _CatalogueParser:
             for s in prereq.services:
                 if s not in services:
                     r.fail(f"service prérequis « {s} » inconnu", line=line, key=ppath)
+        for (code, qty), apath, line in self.pending_bought:
+            if code not in services:
+                r.fail(f"service « {code} » inconnu", line=line, key=f"{apath}.service")
+            if qty not in {q.code for q in services[code].quantities}:
+                r.fail(
+                    f"quantité « {qty} » non déclarée par le service « {code} »",
+                    line=line,
+                    key=f"{apath}.quantite",
+                )
+        for code, apath, line in self.pending_billed_by:
+            target = services.get(code)
+            if target is None:
+                r.fail(f"service « {code} » inconnu", line=line, key=f"{apath}.facture_par")
+            if not any(c.phase == "toutes" for c in target.components):
+                r.fail(
+                    f"le service « {code} » n'a pas de composante due chaque année : il ne "
+                    "peut pas facturer un dépassement de dotation (R20)",
+                    line=line,
+                    key=f"{apath}.facture_par",
+                )
         return services
 
     def component(
@@ -909,10 +932,26 @@ class _CatalogueParser:
                 )
             return Quantity("quantite", raw)
         q = r.block(raw, qpath, line)
-        r.keys(q, {"usage", "depassement", "droit", "communes_membres"}, qpath)
+        r.keys(q, {"usage", "depassement", "droit", "inclus", "achats", "communes_membres"}, qpath)
         if "usage" in q:
             return Quantity("usage", self.code(q, "usage", qpath))
         if "depassement" in q:
+            counter = self.code(q, "depassement", qpath)
+            bought = self.bought_units(q, qpath)
+            if ("droit" in q) == ("inclus" in q):
+                r.fail(
+                    "dépassement : « droit » (quota selon la strate) ou « inclus » (quantité "
+                    "incluse imprimée, 0 s'il n'y en a pas) attendu, un seul (R16)",
+                    line=q.line,
+                    key=qpath,
+                )
+            if "inclus" in q:
+                included = r.get(q, "inclus", "entier", qpath)
+                if included < 0:
+                    r.fail(
+                        "quantité incluse négative", line=q.line_of("inclus"), key=f"{qpath}.inclus"
+                    )
+                return Quantity("depassement", counter, None, included, bought)
             droit = r.get(q, "droit", "texte", qpath)
             if entitlements is None or droit not in entitlements.columns:
                 r.fail(
@@ -920,7 +959,7 @@ class _CatalogueParser:
                     line=q.line,
                     key=f"{qpath}.droit",
                 )
-            return Quantity("depassement", self.code(q, "depassement", qpath), droit)
+            return Quantity("depassement", counter, droit, 0, bought)
         if q.get("communes_membres") is True:
             return Quantity("communes_membres")
         r.fail(
@@ -928,6 +967,20 @@ class _CatalogueParser:
             line=line,
             key=qpath,
         )
+
+    def bought_units(self, q: YMap, qpath: str) -> tuple[tuple[str, str], ...]:
+        """R16 : « achats » = [{service, quantite}] ; vérifiés une fois tous les services lus."""
+        r = self.r
+        items = r.get(q, "achats", "liste", qpath, required=False, default=YList())
+        result = []
+        for k, item in enumerate(items):
+            apath = f"{qpath}.achats[{k + 1}]"
+            item = r.block(item, apath, items.line_of(k))
+            r.keys(item, {"service", "quantite"}, apath)
+            pair = (r.get(item, "service", "texte", apath), r.get(item, "quantite", "texte", apath))
+            self.pending_bought.append((pair, apath, item.line))
+            result.append(pair)
+        return tuple(result)
 
     def price(self, raw: Any, path: str, line: int) -> Price:
         r = self.r

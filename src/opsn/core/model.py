@@ -83,6 +83,12 @@ class Quantity:
     kind: Literal["un", "quantite", "usage", "depassement", "communes_membres"]
     name: str | None = None  # quantité déclarée, compteur d'usage
     entitlement: str | None = None  # droit déduit (dépassement)
+    # dépassement sans droit selon la strate : quantité incluse imprimée (0 pour le Forfait
+    # Hébergé, R16)
+    included: int = 0
+    # R16 : unités achetées en plus du quota (service, quantité déclarée) ; elles relèvent
+    # le volume inclus avant le calcul du dépassement, jamais facturées deux fois
+    bought: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,21 @@ class QuantityDecl:
     code: str
     label: str
     unit: str
+    optional: bool = False  # « facultative » : l'abonnement peut ne pas la renseigner
+
+
+@dataclass(frozen=True)
+class Cap:
+    """Plafond imprimé d'une quantité (« limité à 2 par collectivités ») : au-delà, refus.
+
+    `limit` est un nombre, ou vient de la colonne entière `column` de la table `table`
+    (selon la strate de l'adhérent)."""
+
+    quantity: str
+    clause: str
+    limit: int | None = None
+    table: str | None = None
+    column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,8 @@ class Allowance:
     unit: Literal["jour"]
     period_years: int
     clause: str
+    # R20 : prestation des prestations complémentaires dont le tarif facture le dépassement
+    billed_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,6 +172,7 @@ class Service:
     note: str | None = None
     day_rate: bool = False
     account: str | None = None  # imputation propre au service (sinon celle de sa famille)
+    caps: tuple[Cap, ...] = ()
 
 
 @dataclass(frozen=True)

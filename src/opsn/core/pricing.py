@@ -689,11 +689,22 @@ class Pricer:
                     qty_note = f"usage « {cp.qname} » {_qty(quantity)}"
                 else:  # dépassement (R16)
                     used = member.usage.get(cp.qname, ZERO)  # type: ignore[arg-type]
-                    included = Decimal(entitlements.get(cp.entitlement, 0))  # type: ignore[arg-type]
-                    quantity = max(ZERO, used - included)
+                    if cp.entitlement is None:  # quantité incluse imprimée (0 : Forfait Hébergé)
+                        included = Decimal(cp.comp.quantity.included)
+                    else:
+                        included = Decimal(entitlements.get(cp.entitlement, 0))
+                    # R16 : les unités achetées en plus du quota relèvent le volume inclus ;
+                    # elles sont facturées par leur propre service, jamais une 2e fois ici
+                    bought = ZERO
+                    for code, qname in cp.comp.quantity.bought:
+                        for other, _ in active:
+                            if other.service == code:
+                                bought += other.quantities.get(qname, ZERO)
+                    quantity = max(ZERO, used - included - bought)
                     qty_note = (
-                        f"usage {_qty(used)} − inclus {_qty(included)} = {_qty(quantity)} "
-                        "en dépassement"
+                        f"usage {_qty(used)} − inclus {_qty(included)}"
+                        + (f" − acheté en plus {_qty(bought)}" if bought else "")
+                        + f" = {_qty(quantity)} en dépassement"
                     )
                 if quantity == 0:
                     continue
