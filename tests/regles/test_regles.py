@@ -11,11 +11,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from opsn.cli import app
+from opsn.core.catalogue import CATALOGUE_DIR, find_catalogue, load_catalogue
+from opsn.core.errors import CatalogueError
 
 HERE = Path(__file__).resolve().parent
+CDG82 = (CATALOGUE_DIR / "cdg82" / "2020.yaml").read_text(encoding="utf-8")
 
 
 def run(name: str, year: int | None = None) -> tuple[int, str]:
@@ -66,3 +70,40 @@ def test_r16_extra_gb_bought_raise_the_quota_and_are_not_billed_twice() -> None:
     assert lines[("sauvegarde_go_supplementaires", "go")] == "28.00"  # E = 4 Go × 7,00
     assert lines[("forfait_technologie", "sauvegarde_supplementaire")] == "21.00"  # 12 − 5 − 4
     assert subject["total_ttc"] == "49.00"
+
+
+# -- R28 : prix sans clause de révision --------------------------------------------------
+
+
+def test_r28_cdg47_price_without_year_bills_2019_as_printed() -> None:
+    subject = member(simulate("R28-sans-annee"))
+    line = next(x for x in subject["lignes"] if x["composante"] == "sauvegarde_supplementaire")
+    assert (line["montant"], line["annee_base"], line["revision"]) == ("49.00", None, [])
+    assert "sans clause de révision (R28)" in line["explication"]
+    assert subject["total_ttc"] == "49.00"
+
+
+def test_r28_no_invented_year_in_catalogues_without_revision_clause() -> None:
+    for ref in ("cdg47/ancienne-annexe", "cdg47/nouvelle-annexe"):
+        catalogue = find_catalogue(ref)
+        assert catalogue.revision is None
+        years = {
+            comp.price.year
+            for service in catalogue.services.values()
+            for comp in service.components
+            if comp.price.kind == "montant"
+        }
+        assert years <= {None}, f"{ref} : année de prix inventée {years}"
+
+
+def test_r28_price_without_year_is_refused_in_a_catalogue_with_a_revision_clause() -> None:
+    text = CDG82.replace('prix: {montant: "40.00", annee: 2020}', 'prix: {montant: "40.00"}', 1)
+    assert text != CDG82
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(Path("faux.yaml"), text=text)
+    error = info.value
+    assert error.file == "faux.yaml" and error.line is not None
+    assert error.key is not None and error.key.endswith(".prix.annee")
+    message = str(error)
+    assert message.startswith(f"faux.yaml, ligne {error.line}, clé « {error.key} »")
+    assert "sans année" in message and "clause de révision" in message and "R28" in message

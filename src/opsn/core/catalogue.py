@@ -120,6 +120,7 @@ class _CatalogueParser:
         )
         vat = self.vat(r.get(doc, "tva", "bloc", ""))
         revision, revision_note = self.revision(doc)
+        self.revision_clause = revision
         convention = self.convention(r.get(doc, "convention", "bloc", ""))
         families = self.families(r.get(doc, "familles", "liste", ""))
         self.tables = self.strata_tables(
@@ -478,7 +479,11 @@ class _CatalogueParser:
                     key=f"{path}.hors_strates",
                 )
             has_money = any(c.kind == "montant" for c in columns)
-            year = r.get(item, "annee", "entier", path, required=has_money)
+            year = (
+                self.price_year(item, path, "table de prix")
+                if has_money
+                else r.get(item, "annee", "entier", path, required=False)
+            )
             table = StrataTable(
                 str(code),
                 r.get(item, "libelle", "texte", path),
@@ -645,7 +650,7 @@ class _CatalogueParser:
                 columns,
                 rows,
                 tuple(cells),
-                r.get(item, "annee", "entier", path),
+                self.price_year(item, path, "grille de prix"),
                 self.population_kind(item, path),
                 beyond,
                 types,
@@ -968,6 +973,23 @@ class _CatalogueParser:
             key=qpath,
         )
 
+    def price_year(self, block: YMap, path: str, what: str) -> int | None:
+        """R9, R28 : l'année d'un prix. Obligatoire si le catalogue a une clause de révision
+        (elle révise à partir de cette année) ; facultative sinon : un catalogue sans clause
+        de révision applique ses prix tels qu'imprimés à toute année qu'il couvre, sans
+        année de base inventée."""
+        year = self.r.get(block, "annee", "entier", path, required=False)
+        if year is None and self.revision_clause is not None:
+            self.r.fail(
+                f"{what} sans année : le catalogue a une clause de révision "
+                f"({self.revision_clause.clause}) ; chaque prix doit porter l'année pour "
+                "laquelle il est établi (R9). Seul un catalogue sans clause de révision admet "
+                "un prix sans année (R28).",
+                line=block.line,
+                key=f"{path}.annee",
+            )
+        return year
+
     def bought_units(self, q: YMap, qpath: str) -> tuple[tuple[str, str], ...]:
         """R16 : « achats » = [{service, quantite}] ; vérifiés une fois tous les services lus."""
         r = self.r
@@ -1020,7 +1042,7 @@ class _CatalogueParser:
             if amount < 0:
                 r.fail("montant négatif", line=block.line_of("montant"), key=f"{path}.montant")
             self.amount(amount, f"{path}.montant", block.line_of("montant"))
-            return Price("montant", amount, r.get(block, "annee", "entier", path), text=text)
+            return Price("montant", amount, self.price_year(block, path, "prix"), text=text)
         if "sur_devis" in block or "a_renseigner" in block:
             kind = "sur_devis" if "sur_devis" in block else "a_renseigner"
             return Price(kind, text=r.get(block, kind, "texte", path))

@@ -899,7 +899,7 @@ class Pricer:
         revision = None
         unit_price = None
         if status == "montant":
-            assert base_amount is not None and base_year is not None
+            assert base_amount is not None
             unit_price, revision = self.revise(
                 base_amount, base_year, comp.revisable and not origin, comp, cp.service
             )
@@ -907,15 +907,29 @@ class Pricer:
 
     # -- révision (R9–R11) ---------------------------------------------------
     def revise(
-        self, amount: Decimal, base_year: int, revisable: bool, comp: Component, service: Service
+        self,
+        amount: Decimal,
+        base_year: int | None,
+        revisable: bool,
+        comp: Component,
+        service: Service,
     ) -> tuple[Decimal, Revision | None]:
         year = self.year
+        clause = self.catalogue.revision
+        if base_year is None:
+            # R28 : prix sans année, admis seulement sans clause de révision (le chargeur le
+            # garantit) : il s'applique tel qu'imprimé à toute année du catalogue
+            if clause is not None and revisable:
+                raise PricingError(
+                    f"« {service.label} – {comp.label} » : prix sans année dans un catalogue "
+                    "révisable (R9)."
+                )
+            return amount, None
         if year < base_year:
             raise PricingError(
                 f"« {service.label} – {comp.label} » : le tarif est établi pour {base_year} ; "
                 f"il ne peut pas servir à facturer {year}."
             )
-        clause = self.catalogue.revision
         if not revisable or clause is None or year == base_year:
             return amount, None
         key = (amount, base_year, clause.index)
@@ -1278,6 +1292,8 @@ def _explain(
         if revision and revision.steps:
             steps = " ; ".join(s.explain() for s in revision.steps)
             parts.append(f"prix de base {fmt_fr(base)} ({base_year}), révisé SYNTEC : {steps}")
+        elif base_year is None:
+            parts.append(f"prix {fmt_fr(base)} tel qu'imprimé, sans clause de révision (R28)")
         elif not comp.revisable:
             parts.append(f"prix {fmt_fr(base)} ({base_year}), non révisable")
         else:
