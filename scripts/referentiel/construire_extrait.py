@@ -8,7 +8,10 @@ Ouverte, code MIT). Le script télécharge le paquet avec ``npm pack``, lit
 - ``communes.csv`` : communes actuelles (type ``commune-actuelle`` seulement) ;
 - ``epci.csv`` : EPCI à fiscalité propre et leurs communes membres ;
 - ``millesime.json`` : paquet, version, millésime, années de recensement ;
-- ``SOURCE.md`` : provenance, licence, mode de mise à jour.
+- ``SOURCE.md`` : provenance, licence, mode de mise à jour ;
+- ``populations.csv``, ``epci_appartenance.csv``, ``epci_populations.csv`` : populations
+  légales et périmètres des EPCI de chaque année de facturation (R4, R6), tirés de
+  plusieurs versions du paquet (voir ``millesimes.py``).
 
 Le résultat est déterministe (lignes triées, pas de date de génération) : relancer
 le script sur la même version donne des fichiers identiques octet pour octet.
@@ -16,6 +19,9 @@ le script sur la même version donne des fichiers identiques octet pour octet.
 Usage ::
 
     python3 -m uv run python scripts/referentiel/construire_extrait.py [--version 6.0.0]
+
+Les versions des millésimes (``millesimes.RECENSEMENTS`` et ``PERIMETRES``) sont
+téléchargées aussi ; ``--sans-millesimes`` ne refait que l'extrait d'une version.
 
 Pour un nouveau millésime, ajouter une entrée à ``MILLESIMES`` (ou passer
 ``--millesime``, ``--recensement-epci`` et ``--recensement-communes``) après avoir
@@ -34,6 +40,9 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import millesimes  # module voisin : le dossier scripts n'est pas un paquet
 
 PAQUET = "@etalab/decoupage-administratif"
 RACINE = Path(__file__).resolve().parents[2]
@@ -76,17 +85,24 @@ COLONNES_EPCI = [
 
 def telecharger(version: str, dossier: Path) -> Path:
     """Télécharge et décompresse le paquet npm ; renvoie le dossier ``package``."""
+    return telecharger_avec_empreinte(version, dossier)[0]
+
+
+def telecharger_avec_empreinte(version: str, dossier: Path) -> tuple[Path, dict[str, str]]:
+    """Comme :func:`telecharger`, avec les empreintes de l'archive données par le registre
+    (``shasum`` : SHA-1, ``integrity`` : SHA-512)."""
+    dossier.mkdir(parents=True, exist_ok=True)
     resultat = subprocess.run(
-        ["npm", "pack", f"{PAQUET}@{version}", "--silent"],
+        ["npm", "pack", f"{PAQUET}@{version}", "--json"],
         cwd=dossier,
         check=True,
         capture_output=True,
         text=True,
     )
-    nom_archive = resultat.stdout.strip().splitlines()[-1]
-    with tarfile.open(dossier / nom_archive) as archive:
+    info = json.loads(resultat.stdout)[0]
+    with tarfile.open(dossier / info["filename"]) as archive:
         archive.extractall(dossier, filter="data")
-    return dossier / "package"
+    return dossier / "package", {"shasum": info["shasum"], "integrity": info["integrity"]}
 
 
 def _texte(valeur: object) -> str:
@@ -233,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recensement-epci", type=int, help="année de recensement (EPCI)")
     parser.add_argument("--recensement-communes", type=int, help="année de recensement (communes)")
     parser.add_argument("--sortie", type=Path, default=SORTIE, help="dossier de sortie")
+    parser.add_argument(
+        "--sans-millesimes",
+        action="store_true",
+        help="ne pas refaire les millésimes par année (populations.csv…)",
+    )
     args = parser.parse_args(argv)
 
     millesime = MILLESIMES.get(args.version)
@@ -246,10 +267,30 @@ def main(argv: list[str] | None = None) -> int:
             "et --recensement-communes"
         )
 
+    fichiers_millesimes: dict[str, str] = {}
+    description: dict | None = None
+    paquets: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as temporaire:
-        paquet = telecharger(args.version, Path(temporaire))
+        paquet, empreinte = telecharger_avec_empreinte(args.version, Path(temporaire) / "principal")
         version_lue = json.loads((paquet / "package.json").read_text(encoding="utf-8"))["version"]
         communes_csv, epci_csv, stats = construire(paquet, millesime)
+        if not args.sans_millesimes:
+            dossiers: dict[str, Path] = {}
+            for version in millesimes.versions_utiles():
+                if version == version_lue:
+                    dossiers[version], paquets[version] = paquet, empreinte
+                    continue
+                dossiers[version], paquets[version] = telecharger_avec_empreinte(
+                    version, Path(temporaire) / version
+                )
+            fichiers_millesimes, description = millesimes.construire_millesimes(
+                millesimes.lecteur_dossiers(dossiers)
+            )
+        elif (args.sortie / "millesime.json").exists():
+            # Garder la description des millésimes déjà livrés.
+            ancien = json.loads((args.sortie / "millesime.json").read_text(encoding="utf-8"))
+            description = ancien.get("millesimes")
+            paquets = ancien.get("paquets_millesimes", {})
 
     args.sortie.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -260,8 +301,14 @@ def main(argv: list[str] | None = None) -> int:
         "recensement_epci": millesime.recensement_epci,
         "recensement_communes": millesime.recensement_communes,
         "licence": "Licence Ouverte (Etalab) pour les données ; MIT pour le code du paquet",
+        **empreinte,
         **stats,
     }
+    if description is not None:
+        meta["millesimes"] = description
+        meta["paquets_millesimes"] = dict(sorted(paquets.items()))
+    for nom, contenu in fichiers_millesimes.items():
+        (args.sortie / nom).write_text(contenu, encoding="utf-8", newline="")
     (args.sortie / "communes.csv").write_text(communes_csv, encoding="utf-8", newline="")
     (args.sortie / "epci.csv").write_text(epci_csv, encoding="utf-8", newline="")
     (args.sortie / "millesime.json").write_text(
@@ -282,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             vig_com=millesime.recensement_communes + 3,
             hors_epci=stats["communes_hors_epci"],
             sans_pop=stats["communes_sans_population"],
-        ),
+        )
+        + (millesimes.source_md(description, paquets) if description is not None else ""),
         encoding="utf-8",
     )
     print(
