@@ -40,6 +40,21 @@ urlpatterns = [
     ),
     path("rapports/evolution/", views_billing.evolution_page, name="evolution"),
     path("conventions/importer/", import_views.conventions_import_page, name="import-conventions"),
+    path(
+        "conventions/importer/modele.<str:kind>",
+        import_views.conventions_import_template,
+        name="import-modele",
+    ),
+    path(
+        "conventions/importer/<uuid:depot>/",
+        import_views.conventions_import_preview,
+        name="import-apercu",
+    ),
+    path(
+        "conventions/importer/<uuid:depot>/confirmer/",
+        import_views.conventions_import_confirm,
+        name="import-confirmer",
+    ),
     path("taches/", pages_taches.task_list, name="taches"),
     path("taches/<uuid:task_id>/", pages_taches.task_detail, name="tache"),
     path("taches/<uuid:task_id>/fichier/", pages_taches.task_download, name="tache-fichier"),
