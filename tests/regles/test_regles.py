@@ -107,3 +107,55 @@ def test_r28_price_without_year_is_refused_in_a_catalogue_with_a_revision_clause
     message = str(error)
     assert message.startswith(f"faux.yaml, ligne {error.line}, clé « {error.key} »")
     assert "sans année" in message and "clause de révision" in message and "R28" in message
+
+
+# -- R20 : dépassement d'une dotation ----------------------------------------------------
+
+V1 = (CATALOGUE_DIR / "cdg47" / "v1-ancienne-annexe.yaml").read_text(encoding="utf-8")
+
+
+def fill_day_rate(text: str, service: str, amount: str) -> str:
+    """Remplit le « Tarif journalier » à renseigner d'un service, comme l'opérateur (R15)."""
+    start = text.index(f"\n  - code: {service}\n")
+    hole = 'prix: {a_renseigner: "Tarif journalier"}'
+    at = text.index(hole, start)
+    return (
+        text[:at]
+        + f'prix: {{montant: "{amount}", texte: "Tarif journalier"}}'
+        + text[at + len(hole) :]
+    )
+
+
+def test_r20_audit_overrun_without_prices_names_the_audit_prestation() -> None:
+    subject = member(simulate("R20-audit"))
+    days = [
+        (x["service"], x["statut"], x["quantite"])
+        for x in subject["lignes"]
+        if x["unite"] == "jour"
+    ]
+    assert days == [
+        ("audit_securite", "inclus", "1"),
+        ("audit_securite", "prix_manquant", "0.5"),
+    ]
+
+
+def test_r20_audit_overrun_is_billed_at_the_audit_own_tariff(tmp_path: Path) -> None:
+    catalogue = fill_day_rate(V1, "audit_securite", "600.00")
+    catalogue = fill_day_rate(catalogue, "intervention_technique", "450.00")
+    (tmp_path / "cdg47.yaml").write_text(catalogue, encoding="utf-8")
+    scenario = (HERE / "R20-audit.yaml").read_text(encoding="utf-8")
+    scenario = scenario.replace(
+        "catalogue: cdg47/ancienne-annexe", f"catalogue: {tmp_path / 'cdg47.yaml'}"
+    )
+    (tmp_path / "R20-audit.yaml").write_text(scenario, encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["simuler", str(tmp_path / "R20-audit.yaml"), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    subject = member(json.loads(result.output))
+    billed = [x for x in subject["lignes"] if x["unite"] == "jour" and x["statut"] == "montant"]
+    assert [(x["service"], x["quantite"], x["prix_unitaire"], x["montant"]) for x in billed] == [
+        ("audit_securite", "0.5", "600.00", "300.00")
+    ]
+    assert "au-delà de la dotation" in billed[0]["explication"]
+    assert subject["total_ttc"] == "300.00"

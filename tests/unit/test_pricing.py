@@ -532,10 +532,13 @@ def test_intervention_imputed_on_an_allowance_is_included_up_to_the_limit(
         ),
     )
     q = quote(cdg47, member, 2021)
-    day_lines = [line for line in q.lines if line.service == "intervention_technique"]
+    # R20 : au-delà de la dotation, le tarif de l'audit sécurité des prestations
+    # complémentaires (000, Sécurité), pas l'intervention technique générique
+    assert not [line for line in q.lines if line.service == "intervention_technique"]
+    day_lines = [line for line in q.lines if line.service == "audit_securite"]
     assert [(line.status, line.quantity) for line in day_lines] == [
         ("inclus", N(1)),
-        ("prix_manquant", N("0.5")),  # le tarif journalier du CDG47 est à renseigner
+        ("prix_manquant", N("0.5")),  # le tarif journalier de l'audit est à renseigner
     ]
     assert day_lines[0].amount == 0
     uses = {a.code: (a.quantity, a.used) for a in q.allowances}

@@ -798,7 +798,23 @@ class _CatalogueParser:
             for j, a in enumerate(ablock):
                 apath = f"{path}.allocations[{j + 1}]"
                 a = r.block(a, apath, ablock.line_of(j))
-                r.keys(a, {"code", "libelle", "quantite", "unite", "periode_ans", "clause"}, apath)
+                r.keys(
+                    a,
+                    {
+                        "code",
+                        "libelle",
+                        "quantite",
+                        "unite",
+                        "periode_ans",
+                        "clause",
+                        "facture_par",
+                    },
+                    apath,
+                )
+                # R20 : le dépassement d'une dotation se facture au tarif de sa prestation
+                # dans les prestations complémentaires, jamais comme intervention générique
+                billed_by = r.get(a, "facture_par", "texte", apath)
+                self.pending_billed_by.append((billed_by, apath, a.line_of("facture_par")))
                 unit = r.get(a, "unite", "texte", apath)
                 if unit != "jour":
                     r.fail(
@@ -814,6 +830,7 @@ class _CatalogueParser:
                         "jour",
                         r.get(a, "periode_ans", "entier", apath),
                         r.get(a, "clause", "texte", apath),
+                        billed_by,
                     )
                 )
             pblock = r.get(item, "prerequis", "liste", path, required=False, default=YList())

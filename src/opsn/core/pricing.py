@@ -1044,13 +1044,18 @@ class Pricer:
                     included_by.append((a.code, item.day.year, included))
             if item.day.year != year:
                 continue
-            if cat.day_rate_service is None:
+            if item.allowance is not None:
+                # R20 : au-delà de la dotation, le tarif de la prestation elle-même (prestations
+                # complémentaires), que la dotation nomme (`facture_par`)
+                service = cat.services[allowances[item.allowance].billed_by]
+            elif cat.day_rate_service is None:
                 raise PricingError(
                     f"{member.name} : le catalogue {cat.ident} ne prévoit pas de tarif journalier "
                     "pour facturer des interventions."
                 )
-            service = cat.services[cat.day_rate_service]
-            comp = service.components[0]
+            else:
+                service = cat.services[cat.day_rate_service]
+            comp = next(c for c in service.components if c.phase == "toutes")
             sub = Subscription(service=service.code, start=item.day)
             if included:
                 vat = cat.vat_regimes[service.vat]
@@ -1089,6 +1094,12 @@ class Pricer:
                     "toutes",
                     billed_to=member.name,
                     suffix=f" – {item.label} ({_d(item.day)})",
+                    qty_note=(
+                        f"{_days(rest)} au-delà de la dotation "
+                        f"« {allowances[item.allowance].label} » : tarif de la prestation (R20)"
+                        if item.allowance is not None
+                        else ""
+                    ),
                 )
                 lines.append(line)
         return [
