@@ -52,6 +52,92 @@ def _decimals(values: dict) -> dict[str, Decimal]:
     return {k: Decimal(str(v)) for k, v in values.items()}
 
 
+# -- Populations en vigueur l'année facturée (R4, R6) ----------------------------------------
+#
+# Une commune ou un EPCI venu du référentiel (source « INSEE… ») prend les chiffres en
+# vigueur l'année facturée (table `ReferentialPopulation`, chargée par `opsn referentiel
+# millesimes`) ; un chiffre saisi (syndicat, CCAS, population corrigée à la main) reste le
+# sien. Une commune rattachée à un EPCI qu'elle n'avait pas rejoint (ou avait quitté) cette
+# année-là n'est pas un rattaché de l'EPCI pour l'année (comptage R6, participations R24).
+# Table vide : chiffres de l'adhérent, comme avant.
+
+REFERENTIAL_SOURCE_PREFIX = "INSEE"
+
+
+@dataclass(frozen=True, slots=True)
+class InForce:
+    """Chiffres d'un code (INSEE ou SIREN) en vigueur l'année facturée."""
+
+    population_totale: int | None
+    population_municipale: int | None
+    epci_siren: str
+    source: str
+
+
+def referential_code(kind: str, insee: str, siren: str, source: str) -> str | None:
+    """Code sous lequel chercher les chiffres de l'année, None pour un chiffre saisi."""
+    if not (source or "").startswith(REFERENTIAL_SOURCE_PREFIX):
+        return None
+    if kind == "commune" and insee:
+        return insee
+    if kind == "epci" and siren:
+        return siren
+    return None
+
+
+class PopulationsInForce:
+    """Lecture des chiffres en vigueur une année, par lots de codes (une requête par lot)."""
+
+    def __init__(self, year: int) -> None:
+        self.year = year
+        table = connection.ops.quote_name(m.ReferentialPopulation._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT MIN(year), MAX(year) FROM {table}")
+            low, high = cursor.fetchone()
+        self.enabled = low is not None
+        self.table_year = min(max(year, low), high) if self.enabled else year
+        self.note = ""
+        if self.enabled and year < low:
+            self.note = f" ; {year} antérieure aux millésimes du référentiel : ceux de {low}"
+        elif self.enabled and year > high:
+            self.note = f" ; {year} postérieure aux millésimes du référentiel : ceux de {high}"
+        self._sql = (
+            "SELECT code, population_totale, population_municipale, epci_siren, source "
+            f"FROM {table} WHERE year = %s AND code IN ({{codes}})"
+        )
+
+    def read(self, codes: set[str]) -> dict[str, InForce]:
+        if not self.enabled or not codes:
+            return {}
+        ordered = sorted(codes)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                self._sql.format(codes=", ".join(["%s"] * len(ordered))),
+                [self.table_year, *ordered],
+            )
+            rows = cursor.fetchall()
+        note = self.note
+        return {
+            code: InForce(totale, municipale, epci or "", source + note)
+            for code, totale, municipale, epci, source in rows
+        }
+
+
+def _member_in_force(member: Any, found: dict[str, InForce]) -> InForce | None:
+    code = referential_code(
+        member.kind, member.insee, member.siren, member.population_source
+    )
+    return found.get(code) if code is not None else None
+
+
+def _attached_in_year(parent: Any, child: Any, found: dict[str, InForce]) -> bool:
+    """Faux si, l'année facturée, la commune rattachée n'était pas membre de cet EPCI."""
+    if parent.kind != "epci" or not parent.siren or child.kind != "commune":
+        return True
+    figures = _member_in_force(child, found)
+    return figures is None or figures.epci_siren == parent.siren
+
+
 def _subscription_values(
     subs: list[m.Subscription], year: int | None, decode: Any = _decimals
 ) -> tuple[core.Subscription, ...]:
@@ -92,6 +178,7 @@ def _member_value(
     attached: tuple[core.Member, ...] = (),
     convention: m.Convention | None = None,
     year: int | None = None,
+    figures: InForce | None = None,
 ) -> core.Member:
     subscriptions: tuple[core.Subscription, ...] = ()
     conv = None
@@ -112,14 +199,20 @@ def _member_value(
             core.Intervention(i.day, i.days, i.label, i.allowance or None)
             for i in member.interventions.all()
         )
+    if figures is not None:
+        totale, municipale = figures.population_totale, figures.population_municipale
+        source: str | None = figures.source
+    else:
+        totale, municipale = member.population_totale, member.population_municipale
+        source = member.population_source or None
     return core.Member(
         ident=str(member.pk),
         name=member.name,
         kind=member.kind,
         nature=member.nature or None,
-        population_totale=member.population_totale,
-        population_municipale=member.population_municipale,
-        population_source=member.population_source or None,
+        population_totale=totale,
+        population_municipale=municipale,
+        population_source=source,
         agents=member.agents,
         budget_keur=member.budget_keur,
         categories=frozenset(member.categories or ()),
@@ -135,8 +228,22 @@ def _member_value(
 
 def core_member(convention: m.Convention, year: int) -> core.Member:
     member = convention.member
-    attached = tuple(_member_value(child) for child in member.attached.all())
-    return _member_value(member, attached, convention, year)
+    children = list(member.attached.all())
+    found: dict[str, InForce] = {}
+    populations = PopulationsInForce(year)
+    if populations.enabled:
+        codes = {
+            code
+            for x in (member, *children)
+            if (code := referential_code(x.kind, x.insee, x.siren, x.population_source))
+        }
+        found = populations.read(codes)
+    attached = tuple(
+        _member_value(child, figures=_member_in_force(child, found))
+        for child in children
+        if _attached_in_year(member, child, found)
+    )
+    return _member_value(member, attached, convention, year, _member_in_force(member, found))
 
 
 def quote(
@@ -322,6 +429,7 @@ class ChunkReader:
     def __init__(self, operator: m.Operator, year: int) -> None:
         self.operator = operator
         self.year = year
+        self.populations = PopulationsInForce(year)
         self._json: dict[str, dict[str, Decimal]] = {}  # texte JSON → valeurs (partagées)
         quote = connection.ops.quote_name
         cast = "::text" if connection.vendor == "postgresql" else ""
@@ -406,6 +514,35 @@ class ChunkReader:
             values,
         )
 
+    def _in_force(
+        self, members: dict[int, BillMember], children: dict[int, list[BillMember]]
+    ) -> None:
+        """Chiffres de l'année pour les adhérents du lot et leurs rattachés (une requête),
+        rattachés qui n'étaient pas membres de l'EPCI cette année-là retirés."""
+        everyone: list[Any] = [*members.values()]
+        for kids in children.values():
+            everyone.extend(kids)
+        codes = {
+            code
+            for x in everyone
+            if (code := referential_code(x.kind, x.insee, x.siren, x.population_source))
+        }
+        found = self.populations.read(codes)
+        if not found:
+            return
+        for x in everyone:
+            figures = _member_in_force(x, found)
+            if figures is not None:
+                x.population_totale = figures.population_totale
+                x.population_municipale = figures.population_municipale
+                x.population_source = figures.source
+        for parent_id, kids in children.items():
+            parent = members.get(parent_id)
+            if parent is not None:
+                kept = [k for k in kids if _attached_in_year(parent, k, found)]
+                if len(kept) != len(kids):
+                    children[parent_id] = kept
+
     def read(self, member_ids: list[int]) -> Chunk:
         year = self.year
         members = {row[0]: self._member(row) for row in self._fetch(self._members_sql, member_ids)}
@@ -413,6 +550,8 @@ class ChunkReader:
         for row in self._fetch(self._children_sql, member_ids):
             child = self._member(row)
             children.setdefault(child.parent_id, []).append(child)  # type: ignore[attr-defined]
+        if self.populations.enabled:
+            self._in_force(members, children)
         conventions = sorted(
             (
                 BillConvention(row)

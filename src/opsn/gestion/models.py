@@ -1264,3 +1264,31 @@ class BackgroundTask(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class ReferentialPopulation(models.Model):
+    """Population d'une commune (code INSEE) ou d'un EPCI (SIREN) en vigueur une année de
+    facturation, et EPCI de la commune cette année-là (R4, R6). Copie des millésimes du
+    référentiel livré (`opsn.referentiel.millesimes`), chargée par `opsn referentiel
+    millesimes` ; la facturation de l'année N lit les lignes de l'année N."""
+
+    code = models.CharField("code INSEE ou SIREN", max_length=9)
+    year = models.PositiveSmallIntegerField("année d'effet")
+    population_totale = models.PositiveIntegerField("population totale", null=True)
+    population_municipale = models.PositiveIntegerField("population municipale", null=True)
+    census_year = models.PositiveSmallIntegerField("recensement", null=True)
+    census_year_totale = models.PositiveSmallIntegerField(
+        "recensement de la population totale", null=True
+    )
+    epci_siren = models.CharField("EPCI de la commune", max_length=9, blank=True)
+    source = models.CharField("source", max_length=300)
+
+    class Meta:
+        verbose_name = "population du référentiel par année"
+        verbose_name_plural = "populations du référentiel par année"
+        constraints = [
+            models.UniqueConstraint(fields=["year", "code"], name="referential_population_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.year} : {self.population_totale}"

@@ -360,3 +360,43 @@ def importer(
             f"Import impossible : {exc.strerror or exc} ({exc.filename or fichier})."
         ) from exc
     typer.echo(bilan.resume())
+
+
+@app.command()
+def millesimes(
+    annee: Annotated[
+        int | None,
+        typer.Option(
+            "--annee", help="Montrer aussi les chiffres en vigueur cette année (avec --code)."
+        ),
+    ] = None,
+    code: Annotated[
+        str | None, typer.Option("--code", help="Code INSEE ou SIREN à montrer (avec --annee).")
+    ] = None,
+) -> None:
+    """Charge en base les populations et EPCI en vigueur par année de facturation (R4, R6).
+
+    Tout ou rien, et relançable : la table est remplacée dans une seule transaction.
+    """
+    from opsn.cli.base import _django, _migrate
+
+    _django()
+    _migrate()
+    from opsn.referentiel.chargement import importer_millesimes
+    from opsn.referentiel.millesimes import millesimes_livres
+
+    try:
+        bilan = importer_millesimes()
+    except ReferentielError as exc:
+        raise _echouer(str(exc)) from exc
+    typer.echo(bilan.resume())
+    if annee is not None and code:
+        chiffre = millesimes_livres().en_vigueur(code.strip(), annee)
+        if chiffre is None:
+            raise _echouer(f"code « {code} » absent des millésimes du référentiel.")
+        typer.echo(
+            f"{code} en {annee} : population totale {_nombre(chiffre.population_totale)}, "
+            f"municipale {_nombre(chiffre.population_municipale)}"
+            + (f", EPCI {chiffre.epci_siren}" if chiffre.epci_siren else "")
+            + f" ({chiffre.source})."
+        )
