@@ -7,6 +7,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -259,6 +260,10 @@ def build_demo(*, today: dt.date, seed: int = 2026, issue_invoices: bool = True)
     user("facturation-cdg47", Role.BILLING, cdg47)
     user("technicien-cdg47", Role.TECHNICIAN, cdg47)
     user("referent-cdg47", Role.REFERENT, cdg47, first47)  # quotas de sa strate (portail)
+    # les prix des forfaits manquent à l'annexe fournie (« à renseigner », R15) : la
+    # démonstration les saisit comme l'administrateur le ferait dans le navigateur
+    # (« Compléter les prix », nouvelle version), marqués « prix de démonstration »
+    demo_prices_cdg47(actor=User.objects.get(username="admin-cdg47"), source=cat47, today=today)
     from opsn.gestion.permissions import SYSTEM
     from opsn.plateforme.comptes import platform_admin_create
 
@@ -274,6 +279,65 @@ def build_demo(*, today: dt.date, seed: int = 2026, issue_invoices: bool = True)
         DemoUser(PLATFORM_USERNAME, DEMO_PASSWORD, "administrateur de la plateforme", "–", None)
     )
     return users
+
+
+# Prix FICTIFS des forfaits du CDG47 : l'annexe tarifaire réelle n'est pas fournie (R15).
+DEMO_PRICES_CDG47 = {
+    "forfait_metiers": Decimal("1450.00"),
+    "forfait_metiers_communication": Decimal("1900.00"),
+    "forfait_heberge": Decimal("2600.00"),
+    "forfait_technologie": Decimal("980.00"),
+    "forfait_technologie_plus": Decimal("1350.00"),
+}
+DEMO_PRICES_VERSION = "nouvelle-annexe-prix-demo"
+
+
+def demo_prices_cdg47(*, actor: Any, source: CatalogueVersion, today: dt.date) -> CatalogueVersion:
+    """Nouvelle version du catalogue du CDG47 où les prix « à renseigner » des forfaits sont
+    remplis de prix de démonstration, par le service du formulaire « Compléter les prix »
+    (`catalogue_version_derive`) ; les conventions passent à cette version. Le libellé et la
+    note de la version disent, prix par prix, qu'il s'agit de prix de démonstration."""
+    from opsn.catalogues import edition
+    from opsn.catalogues.services import LABEL_MAX, catalogue_version_derive
+    from opsn.core.money import fmt_fr
+
+    found = edition.anatomy(source.content, source.source_file)
+    # année des prix saisis : la première que les conventions facturent (sans clause de
+    # révision, le prix vaut tel quel pour les années suivantes)
+    first = source.conventions.order_by("signed_on").values_list("signed_on", flat=True).first()
+    year = first.year if first else today.year
+    prices: dict[str, tuple[Decimal, int | None]] = {}
+    notes = []
+    for site in found.missing:
+        _, service, _component = site.key.split(":", 2)
+        amount = DEMO_PRICES_CDG47.get(service)
+        if site.key.startswith("service:") and amount is not None:
+            prices[site.key] = (amount, year)
+            notes.append(f"« {site.label} » : {fmt_fr(amount)} – prix de démonstration.")
+    comment = "\n".join(
+        [
+            "PRIX DE DÉMONSTRATION, FICTIFS : ce ne sont pas les prix de l'annexe tarifaire du "
+            "CDG47 (non fournie).",
+            f"Version écrite par la démonstration (opsn demo) le {today:%d/%m/%Y}, à partir de "
+            f"« {source.version} » : {len(prices)} prix à renseigner remplis (prix {year}).",
+            *notes,
+        ]
+    )
+    header = edition.Header(
+        DEMO_PRICES_VERSION,
+        f"{found.catalogue.label} – prix de démonstration (fictifs)"[:LABEL_MAX],
+        None,
+        comment,
+    )
+    return catalogue_version_derive(
+        actor=actor,
+        source=source,
+        header=header,
+        prices=prices,
+        years={},
+        move_conventions=True,
+        reason="prix de démonstration des forfaits (fictifs, annexe tarifaire non fournie)",
+    )
 
 
 def demo_exists() -> bool:

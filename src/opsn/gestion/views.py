@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -76,11 +77,252 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     from opsn.facturation.views import revenue_chart
 
     chart = revenue_chart([m.operator_id for m in ms if m.role != Role.REFERENT])
+    billing_ops = [
+        m.operator
+        for m in ms
+        if m.role != Role.REFERENT and can(request.user, "facturer", operator=m.operator)
+    ]
+    todo: dict[str, Any] = {}
+    operator = None
+    year = today.year
+    if billing_ops:
+        code = request.GET.get("operateur") or ""
+        operator = next((o for o in billing_ops if o.code == code), billing_ops[0])
+        year, bills = _dashboard_year(request, operator, today)
+        todo = billing_todo(request.user, operator, year, bills)
     return render(
         request,
         "gestion/dashboard.html",
-        {"echeances": deadlines, "today": today, "graphique": chart},
+        {
+            "echeances": deadlines,
+            "today": today,
+            "graphique": chart,
+            "operateurs": billing_ops,
+            "operateur": operator,
+            "annee": year,
+            "annee_max": today.year + 1,
+            "a_completer": todo,
+        },
     )
+
+
+# -- « À compléter avant de facturer » ---------------------------------------------------------
+
+# motif de blocage d'un indice manquant (opsn.core.errors.IndexMissingError)
+_INDEX_MISSING = re.compile(r"indice (\w+) de .+? \((\d{4})-(\d{2})\) manquante")
+_TODO_SHOWN = 20  # éléments montrés par rubrique (tous sont comptés)
+
+
+def _dashboard_year(request: HttpRequest, operator: Operator, today: dt.date) -> tuple[int, list]:
+    """Année demandée (`annee`, bornée) ou, à défaut, l'année à facturer par défaut."""
+    from opsn.core import bounds
+    from opsn.facturation import billing
+
+    raw = request.GET.get("annee") or ""
+    if raw:
+        try:
+            year = bounds.check_year(raw, today)
+        except bounds.BoundError as exc:
+            request.annee_ignoree = f"{exc} Année par défaut affichée."  # type: ignore[attr-defined]
+        else:
+            return year, billing.billing_preview(operator=operator, year=year)
+    return default_billing_year(operator, today)
+
+
+def default_billing_year(operator: Operator, today: dt.date) -> tuple[int, list]:
+    """Année à facturer proposée pour l'opérateur, et le calcul de la campagne de cette année.
+
+    L'année en cours si au moins un adhérent y est facturable ; sinon, quand des valeurs
+    d'indice manquent (révision SYNTEC), la dernière année que les valeurs publiées
+    permettent de réviser (une révision de l'année A lit novembre A−1 : la première valeur
+    manquante M donne l'année de M), si elle est facturable ; à défaut, l'année en cours,
+    dont le tableau de bord liste ce qui manque. Les motifs viennent du calcul de la
+    campagne lui-même (`billing_preview`), aucune règle n'est refaite ici."""
+    from opsn.core.bounds import YEAR_MIN
+    from opsn.facturation import billing
+
+    first = billing.billing_preview(operator=operator, year=today.year)
+    bills, year = first, today.year
+    tried = {year}
+    for _ in range(5):
+        if any(b.billable for b in bills):
+            return year, bills
+        missing = [
+            (int(m.group(2)), m.group(3))
+            for b in bills
+            for reason in b.blocking
+            if (m := _INDEX_MISSING.search(reason))
+        ]
+        if not missing:
+            break
+        candidate = min(missing)[0]
+        if candidate in tried or candidate < YEAR_MIN:
+            break
+        tried.add(candidate)
+        year, bills = candidate, billing.billing_preview(operator=operator, year=candidate)
+    return today.year, first
+
+
+def billing_todo(user: Any, operator: Operator, year: int, bills: list) -> dict[str, Any]:
+    """Ce qui bloque la campagne de l'année, par rubrique, avec le lien du formulaire qui
+    le règle : valeurs d'indice, prix « à renseigner », montants sur devis, identités."""
+    from django.urls import reverse
+
+    from opsn.plateforme.comptes import is_platform_admin
+
+    sections: dict[str, dict[str, Any]] = {}
+
+    def add(section: str, key: Any, item: dict[str, Any]) -> None:
+        entries = sections.setdefault(section, {})
+        if key in entries:
+            entries[key]["adherents"] += 1
+        else:
+            entries[key] = {**item, "adherents": 1}
+
+    platform = is_platform_admin(user)
+    catalogues = can(user, "gerer_catalogues", operator=operator)
+    conventions = can(user, "modifier_conventions", operator=operator)
+    index_table = None
+    for bill in bills:
+        member = bill.member
+        member_url = reverse("adherent", args=[member.pk])
+        debtor: list[str] = []
+        for reason in bill.blocking:
+            found = _INDEX_MISSING.search(reason)
+            if found:
+                from opsn.core.errors import month_fr
+                from opsn.gestion import bridge
+
+                index_table = index_table or bridge.index_table(found.group(1).lower())
+                first, month = int(found.group(2)), found.group(3)
+                for y in range(first, year):
+                    ym = f"{y}-{month}"
+                    if y != first and index_table.latest_series_for(ym) is not None:
+                        continue
+                    add(
+                        "indices",
+                        ym,
+                        {
+                            "texte": f"Indice {found.group(1).upper()} de {month_fr(ym)} "
+                            f"({ym}) : valeur publiée à saisir.",
+                            "lien": reverse("indices"),
+                            "action": "Saisir la valeur" if platform else "Voir les indices",
+                            "qui": ""
+                            if platform
+                            else "Donnée de la plateforme : seul son administrateur la saisit "
+                            "(demandez-la lui, avec la source publiée).",
+                        },
+                    )
+            elif "(R15)" in reason:
+                version = bill.catalogue
+                add(
+                    "prix",
+                    (version.pk if version else None, reason),
+                    {
+                        "texte": reason,
+                        "lien": reverse("catalogue-nouvelle-version", args=[version.pk])
+                        + "?mode=prix"
+                        if version
+                        else reverse("catalogues"),
+                        "action": "Compléter les prix",
+                        "qui": ""
+                        if catalogues
+                        else "À faire par un administrateur ou un chargé de facturation.",
+                    },
+                )
+            elif "(R14)" in reason:
+                link = (
+                    reverse("convention-montants", args=[bill.conventions[0].pk])
+                    if len(bill.conventions) == 1
+                    else member_url
+                )
+                add(
+                    "devis",
+                    (member.pk, reason),
+                    {
+                        "texte": f"{member.name} : {reason}",
+                        "lien": link,
+                        "action": "Saisir le montant",
+                        "qui": "" if conventions else "À faire par un administrateur.",
+                    },
+                )
+            elif reason.startswith("Débiteur"):
+                debtor.append(reason.split(" : ", 1)[-1])
+            elif reason.startswith("Émetteur") or "BR-O-" in reason:
+                add(
+                    "emetteur",
+                    reason,
+                    {
+                        "texte": reason,
+                        "lien": reverse("operateur-identite") + f"?operateur={operator.code}",
+                        "action": "Compléter l'identité de l'opérateur",
+                        "qui": "",
+                    },
+                )
+            else:
+                add(
+                    "autres",
+                    (member.pk, reason),
+                    {
+                        "texte": f"{member.name} : {reason}",
+                        "lien": member_url,
+                        "action": "Voir l'adhérent",
+                        "qui": "",
+                    },
+                )
+        if debtor:
+            add(
+                "identites",
+                member.pk,
+                {
+                    "texte": f"{member.name} : {' ; '.join(debtor)}",
+                    "lien": reverse("adherent-identite", args=[member.pk]),
+                    "action": "Compléter l'identité",
+                    "qui": "",
+                },
+            )
+    titles = {
+        "indices": "Valeurs d'indice manquantes (révision des prix)",
+        "prix": "Prix « à renseigner » dans le catalogue (R15)",
+        "devis": "Montants sur devis non saisis (R14)",
+        "identites": "Identités des débiteurs incomplètes",
+        "emetteur": "Identité de l'opérateur (émetteur) incomplète",
+        "autres": "Autres motifs",
+    }
+    result = []
+    for code, title in titles.items():
+        entries = list(sections.get(code, {}).values())
+        if entries:
+            result.append(
+                {
+                    "code": code,
+                    "titre": title,
+                    "elements": entries[:_TODO_SHOWN],
+                    "caches": max(0, len(entries) - _TODO_SHOWN),
+                }
+            )
+    billable = sum(1 for b in bills if b.billable)
+    blocked = sum(1 for b in bills if b.blocking)
+    invoiced = sum(1 for b in bills if b.already_invoiced)
+    summary = (
+        f"{billable} adhérent{'s' if billable > 1 else ''} facturable"
+        f"{'s' if billable > 1 else ''} sur {len(bills)} pour {year}"
+    )
+    if blocked:
+        summary += f", {blocked} bloqué{'s' if blocked > 1 else ''}"
+    if invoiced:
+        summary += f", {invoiced} déjà facturé{'s' if invoiced > 1 else ''}"
+    for section in result:
+        for entry in section["elements"]:
+            n = entry["adherents"]
+            entry["concernes"] = (
+                f"{n} adhérent{'s' if n > 1 else ''} concerné{'s' if n > 1 else ''}"
+            )
+    return {
+        "rubriques": result,
+        "resume": summary + ".",
+        "lien_campagne": reverse("facturation") + f"?operateur={operator.code}&annee={year}",
+    }
 
 
 @login_required
