@@ -159,3 +159,22 @@ def test_r20_audit_overrun_is_billed_at_the_audit_own_tariff(tmp_path: Path) -> 
     ]
     assert "au-delà de la dotation" in billed[0]["explication"]
     assert subject["total_ttc"] == "300.00"
+
+
+# -- R24 : qui est facturé ---------------------------------------------------------------
+
+
+def test_r24_commune_subscribing_outside_its_epci_is_refused_never_a_silent_zero() -> None:
+    message = refused("R24-commune-hors-epci")
+    assert "Commune de 800 habitants" in message
+    assert "Participation individuelle des communes (facturée à l'EPCI)" in message
+    assert "facturé(e) à l'EPCI adhérent" in message
+    assert "« Participation individuelle des communes facturée à l'EPCI »" in message
+    assert "(R24)" in message
+
+
+def test_r24_the_same_commune_within_its_epci_is_billed_to_the_epci() -> None:
+    subject = member(simulate("R24-epci"))
+    (line,) = subject["lignes"]
+    assert (line["montant"], line["facture_a"]) == ("900.00", "Communauté de communes d'essai")
+    assert (subject["total_ttc"], subject["total_tva"]) == ("900.00", "0.00")

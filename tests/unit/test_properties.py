@@ -145,6 +145,8 @@ def member_from(
     usage: dict[str, Decimal] = {}
     for code, start in zip(services, start_years, strict=False):
         service = catalogue.services[code]
+        if service.billed_to == "epci" and not epci:
+            continue  # R24 : refusé à une commune (tests/regles), hors de ces propriétés
         quantities = {q.code: Decimal(count) for q in service.quantities}
         subscriptions.append(Subscription(code, dt.date(start, 1, 1), quantities=quantities))
         for comp in service.components:

@@ -58,6 +58,12 @@ class PricingError(OpsnError):
     """Calcul impossible (tarif antérieur à sa base, quantité invalide…)."""
 
 
+class RefusedError(PricingError):
+    """Souscription refusée par une règle de la source (plafond imprimé, service facturé à
+    l'EPCI souscrit par une commune…) : le message dit pourquoi et cite la clause. La
+    simulation s'arrête dessus ; la facturation bloque l'adhérent avec ce motif."""
+
+
 MONTHS_FR = (
     "janvier",
     "février",

@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from opsn.core import dates
-from opsn.core.errors import PricingError
+from opsn.core.errors import PricingError, RefusedError
 from opsn.core.index import IndexTable, Revision
 from opsn.core.members import Member, Subscription
 from opsn.core.model import (
@@ -318,7 +318,9 @@ class _ServicePlan:
         "by_phase",
         "components",
         "entitlements",
+        "epci_only",
         "heads",
+        "per_commune",
         "prerequisites",
         "ruled",
         "service",
@@ -346,6 +348,9 @@ class _ServicePlan:
         self.prerequisites = tuple(
             (frozenset(p.services), p.entitlement) for p in service.prerequisites
         )
+        # R24 : service facturé à l'EPCI (adhésion mutualisée, participations des communes)
+        self.epci_only = service.billed_to == "epci"
+        self.per_commune = any(c.quantity.kind == "communes_membres" for c in service.components)
         # dotations sans intervention : leur usage de l'année est nul (R20)
         self.allowances = tuple(
             (a.code, AllowanceUse(a.code, a.label, a.quantity, ZERO, a.period_years, a.clause))
@@ -527,6 +532,8 @@ class Pricer:
                 end = conv_end
             if start <= last_day and (end is None or end > first_day):
                 plan = plan_of(sub.service) or self._plan(sub.service)
+                if plan.epci_only:
+                    self._billed_to_epci(member, plan, warnings)
                 active.append((sub, plan))
                 if plan.ruled:
                     ruled = True
@@ -562,6 +569,25 @@ class Pricer:
             compute_totals(lines),
             tuple(notes) if notes else (),
         )
+
+    @staticmethod
+    def _billed_to_epci(member: Member, plan: _ServicePlan, warnings: list[str]) -> None:
+        """R24 : un service « facture_a: epci » n'est dû que par un EPCI adhérent. Souscrit
+        par une commune hors de l'adhésion de son EPCI, il est refusé avec la raison ; jamais
+        une ligne à 0,00 muette."""
+        service = plan.service
+        if "epci" not in member.kinds:
+            raise RefusedError(
+                f"{member.name} : « {service.label} » est facturé(e) à l'EPCI adhérent "
+                f"({service.clause}) ; un adhérent de type {member.kind} ne peut pas le "
+                "souscrire hors de l'adhésion mutualisée de son EPCI. Souscrivez-le dans "
+                "l'abonnement de l'EPCI, qui liste ses communes membres (R24)."
+            )
+        if plan.per_commune and not any(child.kind == "commune" for child in member.attached):
+            warnings.append(
+                f"« {service.label} » : aucune commune membre n'est rattachée à {member.name} ; "
+                "aucune participation individuelle n'est facturée (R24)."
+            )
 
     @staticmethod
     def start_of(member: Member, sub: Subscription) -> dt.date:
