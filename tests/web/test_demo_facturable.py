@@ -105,3 +105,18 @@ def test_dashboard_links_missing_prices_and_identities(demo) -> None:
     assert f'href="/catalogues/{original.pk}/nouvelle-version/?mode=prix"' in source
     assert "Identités des débiteurs incomplètes" in source
     assert f'href="/adherents/{member.pk}/identite/"' in source
+
+
+def test_evolution_report_has_a_labelled_bar_chart(demo) -> None:
+    """Rapport d'évolution : histogramme SVG des recettes par année et par famille, familles
+    nommées par leur libellé, coordonnées à point décimal, montants au format français."""
+    response = _client("facturation-cdg82").get("/rapports/evolution/?operateur=cdg82&annee=2021")
+    source = response.content.decode()
+    assert response.status_code == 200
+    svg = source[source.index("<svg") : source.index("</svg>")]
+    assert "<rect" in svg
+    for attribute in re.findall(r'\s(?:x|y|width|height)="([^"]*)"', svg):
+        assert "," not in attribute and re.fullmatch(r"-?\d+(\.\d+)?", attribute), attribute
+    assert "I – Assistance « Systèmes, Réseaux et Bureautique »" in html.unescape(source)
+    assert ">srb<" not in source  # libellés, pas codes
+    assert re.search(r"\d,\d{2}.€", _text(response))

@@ -277,7 +277,14 @@ def evolution_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "gestion/evolution.html",
-        {"lignes": rows, "annee": year, "operateur": operator, "operateurs": operators},
+        {
+            "lignes": rows,
+            "annee": year,
+            "operateur": operator,
+            "operateurs": operators,
+            # recettes émises par année, empilées par famille (libellés, pas codes)
+            "graphique": revenue_chart([operator.pk]),
+        },
     )
 
 
