@@ -5,6 +5,7 @@ sans effet ; dépôt invisible du personnel d'un autre opérateur."""
 from __future__ import annotations
 
 import io
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from opsn.gestion.imports import REQUIRED, conventions_import
 from opsn.gestion.models import BackgroundTask, Convention, Member, Subscription
 from opsn.tabular import read_rows
 from web.travailleur import run_tasks
+
+from .test_portail_navigateur import browser, login, new_page, no_horizontal_scroll
+
+__all__ = ["browser"]  # fixture de Chromium (pytest la trouve par son nom)
 
 HEADER = "adherent;reference;signature;service;quantites;debut\n"
 GOOD = (
@@ -208,3 +213,43 @@ def test_a_5000_row_file_previews_quickly(world) -> None:
     assert _counts() == before
     print(f"\naperçu de 5 000 lignes : {seconds:.1f} s")
     assert seconds < 30
+
+
+@pytest.mark.navigateur
+@pytest.mark.django_db(transaction=True)
+def test_preview_flow_in_chromium_at_320px(world, live_server, browser) -> None:
+    """Dans Chromium, à 320 px sans défilement horizontal : fichier en erreur (erreur à côté
+    de la ligne, pas de confirmation), puis fichier correct, confirmé, importé."""
+    page = new_page(browser, {"width": 320, "height": 700})
+    login(page, live_server.url, "facturation")
+    page.goto(live_server.url + "/conventions/importer/")
+    page.get_by_role("heading", name=re.compile("Import des conventions")).wait_for()
+    no_horizontal_scroll(page)
+    bad = (
+        HEADER
+        + "82121;IMP-1;2019-06-15;assistance_srb;postes_n1=2;\n82121;IMP-3;2019-06-15;inconnu;;\n"
+    )
+    page.set_input_files(
+        "#fichier", files=[{"name": "erreurs.csv", "mimeType": "text/csv", "buffer": bad.encode()}]
+    )
+    page.get_by_role("button", name="Vérifier le fichier (aperçu)").click()
+    page.get_by_role("heading", name=re.compile("Aperçu de l'import")).wait_for()
+    row = page.get_by_role("row").filter(has_text="IMP-3")
+    assert "Ligne 3, colonne « service »" in row.inner_text()
+    assert page.get_by_role("button", name="Confirmer l'import").count() == 0
+    no_horizontal_scroll(page)
+    page.get_by_role("link", name="déposez-le de nouveau").click()
+    page.set_input_files(
+        "#fichier", files=[{"name": "bon.csv", "mimeType": "text/csv", "buffer": GOOD.encode()}]
+    )
+    page.get_by_role("button", name="Vérifier le fichier (aperçu)").click()
+    page.get_by_text("Aucune erreur : l'import peut être confirmé.").wait_for()
+    assert "3 abonnements créés" in page.locator("main").inner_text()
+    no_horizontal_scroll(page)
+    assert Convention.objects.filter(reference__startswith="IMP-").count() == 0
+    page.get_by_role("button", name="Confirmer l'import").click()
+    page.get_by_text("Import mis en file").wait_for()
+    assert run_tasks() == 1
+    assert Convention.objects.filter(reference__startswith="IMP-").count() == 2
+    page.reload()
+    no_horizontal_scroll(page)
