@@ -124,9 +124,7 @@ class PopulationsInForce:
 
 
 def _member_in_force(member: Any, found: dict[str, InForce]) -> InForce | None:
-    code = referential_code(
-        member.kind, member.insee, member.siren, member.population_source
-    )
+    code = referential_code(member.kind, member.insee, member.siren, member.population_source)
     return found.get(code) if code is not None else None
 
 

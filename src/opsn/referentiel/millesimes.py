@@ -81,8 +81,10 @@ class Millesimes:
         for colonne, valeur in valeurs.items():
             nature, _, texte = colonne.partition("_")
             recensement = int(texte)
-            if nature == quoi and recensement <= jusqu_a and (
-                meilleur is None or recensement > meilleur[0]
+            if (
+                nature == quoi
+                and recensement <= jusqu_a
+                and (meilleur is None or recensement > meilleur[0])
             ):
                 meilleur = (recensement, valeur)
         return meilleur
