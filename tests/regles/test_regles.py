@@ -178,3 +178,48 @@ def test_r24_the_same_commune_within_its_epci_is_billed_to_the_epci() -> None:
     (line,) = subject["lignes"]
     assert (line["montant"], line["facture_a"]) == ("900.00", "Communauté de communes d'essai")
     assert (subject["total_ttc"], subject["total_tva"]) == ("900.00", "0.00")
+
+
+# -- plafonds imprimés -------------------------------------------------------------------
+
+
+def test_cap_three_certificates_are_refused_with_the_reason() -> None:
+    message = refused("plafond-certificats")
+    assert "Identité électronique : certificat RGS 2* (valable 3 ans)" in message
+    assert "3 certificats demandé(s), au-delà du plafond de 2" in message
+    assert "« Certificat électronique (Eidas), limité à 2 par collectivités »" in message
+    assert "003" in message
+
+
+def test_cap_two_certificates_are_billed(tmp_path: Path) -> None:
+    scenario = (HERE / "plafond-certificats.yaml").read_text(encoding="utf-8")
+    (tmp_path / "deux.yaml").write_text(
+        scenario.replace("quantite: 3", "quantite: 2"), encoding="utf-8"
+    )
+    result = CliRunner().invoke(app, ["simuler", str(tmp_path / "deux.yaml"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    subject = member(json.loads(result.output))
+    assert (subject["total_ht"], subject["total_ttc"]) == ("350.00", "420.00")
+
+
+def test_cap_opendemande_users_above_the_class_maximum_are_refused() -> None:
+    message = refused("plafond-opendemande")
+    assert "Opendemande : logiciel de gestion de flux citoyen" in message
+    assert "9 utilisateurs d'opendemande demandé(s), au-delà du plafond de 8" in message
+    assert "Communes < 10 000 habitants et Communauté de communes" in message
+    assert "« Nombre d'utilisateurs maximum »" in message
+
+
+def test_cap_opendemande_users_at_the_maximum_are_billed(tmp_path: Path) -> None:
+    scenario = (HERE / "plafond-opendemande.yaml").read_text(encoding="utf-8")
+    (tmp_path / "huit.yaml").write_text(
+        scenario.replace("utilisateurs: 9", "utilisateurs: 8"), encoding="utf-8"
+    )
+    result = CliRunner().invoke(app, ["simuler", str(tmp_path / "huit.yaml"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    subject = member(json.loads(result.output))
+    assert (subject["total_ht"], subject["total_tva"], subject["total_ttc"]) == (
+        "4882.91",
+        "976.58",
+        "5859.49",
+    )

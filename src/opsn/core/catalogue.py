@@ -24,6 +24,7 @@ from opsn.core.model import (
     PHASES,
     Allowance,
     Axis,
+    Cap,
     Catalogue,
     CellValue,
     Column,
@@ -714,6 +715,7 @@ class _CatalogueParser:
                     "revisable",
                     "journee",
                     "imputation",
+                    "plafonds",
                 },
                 path,
             )
@@ -743,12 +745,13 @@ class _CatalogueParser:
             for qcode, q in qblock.items():
                 qpath = f"{path}.quantites.{qcode}"
                 q = r.block(q, qpath, qblock.line_of(qcode))
-                r.keys(q, {"libelle", "unite"}, qpath)
+                r.keys(q, {"libelle", "unite", "facultative"}, qpath)
                 quantities.append(
                     QuantityDecl(
                         str(qcode),
                         r.get(q, "libelle", "texte", qpath),
                         r.get(q, "unite", "texte", qpath),
+                        r.get(q, "facultative", "booleen", qpath, required=False, default=False),
                     )
                 )
             declared = {q.code for q in quantities}
@@ -854,6 +857,7 @@ class _CatalogueParser:
                     line=item.line_of("validite_ans"),
                     key=f"{path}.validite_ans",
                 )
+            caps = self.caps(item, path, declared)
             services[code] = Service(
                 code=code,
                 label=r.get(item, "libelle", "texte", path),
@@ -872,6 +876,7 @@ class _CatalogueParser:
                 note=r.get(item, "note", "texte", path, required=False),
                 day_rate=r.get(item, "journee", "booleen", path, required=False, default=False),
                 account=r.get(item, "imputation", "texte", path, required=False),
+                caps=caps,
             )
         for prereq, ppath, line in pending_prereq:
             for s in prereq.services:
@@ -898,6 +903,47 @@ class _CatalogueParser:
                     key=f"{apath}.facture_par",
                 )
         return services
+
+    def caps(self, item: YMap, path: str, declared: set[str]) -> tuple[Cap, ...]:
+        """Plafonds imprimés : « plafonds: [{quantite, max, clause}] », `max` entier ou
+        {table, colonne} (colonne entière, selon la strate de l'adhérent)."""
+        r = self.r
+        items = r.get(item, "plafonds", "liste", path, required=False, default=YList())
+        result = []
+        for k, raw in enumerate(items):
+            cpath = f"{path}.plafonds[{k + 1}]"
+            block = r.block(raw, cpath, items.line_of(k))
+            r.keys(block, {"quantite", "max", "clause"}, cpath)
+            quantity = r.get(block, "quantite", "texte", cpath)
+            if quantity not in declared:
+                r.fail(
+                    f"quantité « {quantity} » non déclarée dans « quantites » du service",
+                    line=block.line_of("quantite"),
+                    key=f"{cpath}.quantite",
+                )
+            clause = r.get(block, "clause", "texte", cpath)
+            raw_max = block.get("max")
+            if isinstance(raw_max, YMap):
+                mpath = f"{cpath}.max"
+                r.keys(raw_max, {"table", "colonne"}, mpath)
+                table = r.get(raw_max, "table", "texte", mpath)
+                column = r.get(raw_max, "colonne", "texte", mpath)
+                known = (
+                    {c.code: c for c in self.tables[table].columns} if table in self.tables else {}
+                )
+                if column not in known or known[column].kind != "entier":
+                    r.fail(
+                        f"colonne entière « {column} » absente de la table « {table} »",
+                        line=raw_max.line,
+                        key=mpath,
+                    )
+                result.append(Cap(quantity, clause, table=table, column=column))
+                continue
+            limit = r.get(block, "max", "entier", cpath)
+            if limit < 0:
+                r.fail("plafond négatif", line=block.line_of("max"), key=f"{cpath}.max")
+            result.append(Cap(quantity, clause, limit=limit))
+        return tuple(result)
 
     def component(
         self,

@@ -316,6 +316,7 @@ class _ServicePlan:
     __slots__ = (
         "allowances",
         "by_phase",
+        "caps",
         "components",
         "entitlements",
         "epci_only",
@@ -348,6 +349,8 @@ class _ServicePlan:
         self.prerequisites = tuple(
             (frozenset(p.services), p.entitlement) for p in service.prerequisites
         )
+        # plafonds imprimés (« limité à 2 par collectivités »…) : au-delà, refus
+        self.caps = service.caps
         # R24 : service facturé à l'EPCI (adhésion mutualisée, participations des communes)
         self.epci_only = service.billed_to == "epci"
         self.per_commune = any(c.quantity.kind == "communes_membres" for c in service.components)
@@ -522,7 +525,7 @@ class Pricer:
         first_day, last_day = self._year_bounds
         plan_of = self._plans.get
         active: list[tuple[Subscription, _ServicePlan]] = []
-        ruled = entitled = allowed = False
+        ruled = entitled = allowed = capped = False
         for sub in member.subscriptions:
             start = sub.start
             if signature is not None and signature > start:
@@ -541,6 +544,10 @@ class Pricer:
                     entitled = True
                 if plan.allowances:
                     allowed = True
+                if plan.caps:
+                    capped = True
+        if capped:
+            self._check_caps(member, active)
         entitlements, stratum = self._entitlements(member, active) if entitled else ({}, None)
         lines = self._lines(member, active, entitlements)
         if ruled:
@@ -569,6 +576,44 @@ class Pricer:
             compute_totals(lines),
             tuple(notes) if notes else (),
         )
+
+    def _check_caps(self, member: Member, active: list[tuple[Subscription, _ServicePlan]]) -> None:
+        """Plafonds imprimés par la source : la quantité souscrite (toutes les souscriptions
+        actives du service réunies, le plafond valant « par collectivité ») ne dépasse pas le
+        plafond ; sinon refus, avec le service, le plafond et la clause. Une quantité non
+        renseignée (facultative) n'est pas contrôlée."""
+        seen: set[str] = set()
+        for _, plan in active:
+            service = plan.service
+            if not plan.caps or service.code in seen:
+                continue
+            seen.add(service.code)
+            subs = [sub for sub, p in active if p is plan]
+            for cap in plan.caps:
+                given = [
+                    sub.quantities[cap.quantity] for sub in subs if cap.quantity in sub.quantities
+                ]
+                if not given:
+                    continue
+                total = sum(given, ZERO)
+                where = ""
+                if cap.limit is not None:
+                    limit = cap.limit
+                else:
+                    table = self.catalogue.tables[cap.table]  # type: ignore[index]
+                    row = self._stratum(table, member, subs[0].quantities)
+                    if row is None:
+                        continue  # hors strates : sur devis, pas de plafond imprimé
+                    limit = row.values[cap.column]  # type: ignore[index,assignment]
+                    where = f" pour « {row.label} »"
+                if total > limit:
+                    decl = next(q for q in service.quantities if q.code == cap.quantity)
+                    raise RefusedError(
+                        f"{member.name} : « {service.label} » : {_qty(total)} "
+                        f"{decl.label.lower()} demandé(s), au-delà du plafond de {limit}{where} "
+                        f"({cap.clause}). Quantité refusée : elle ne peut être ni simulée ni "
+                        "facturée."
+                    )
 
     @staticmethod
     def _billed_to_epci(member: Member, plan: _ServicePlan, warnings: list[str]) -> None:

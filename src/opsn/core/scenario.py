@@ -382,10 +382,11 @@ class _ScenarioParser:
                     quantities[str(k)] = self.quantity(
                         qb[k], f"{spath}.quantites.{k}", qb.line_of(k)
                     )
-            if declared and not quantities:
+            required = {q.code for q in service.quantities if not q.optional}
+            if required and not quantities:
                 r.fail(
                     f"quantités à renseigner pour « {service.label} » : "
-                    f"{', '.join(sorted(declared))}",
+                    f"{', '.join(sorted(required))}",
                     line=sb.line,
                     key=spath,
                 )
