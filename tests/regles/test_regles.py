@@ -223,3 +223,32 @@ def test_cap_opendemande_users_at_the_maximum_are_billed(tmp_path: Path) -> None
         "976.58",
         "5859.49",
     )
+
+
+# -- format du catalogue : chaque règle est une donnée citée ------------------------------
+
+
+def load_error(text: str) -> CatalogueError:
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(Path("faux.yaml"), text=text)
+    assert info.value.file == "faux.yaml" and info.value.line is not None
+    return info.value
+
+
+def test_r20_an_allowance_must_name_the_prestation_billing_its_overrun() -> None:
+    text = V1.replace("        facture_par: audit_securite\n", "", 1)
+    error = load_error(text)
+    assert error.key is not None and error.key.endswith(".facture_par")
+    text = V1.replace("facture_par: audit_securite", "facture_par: audit_inconnu", 1)
+    assert "service « audit_inconnu » inconnu" in str(load_error(text))
+
+
+def test_r16_an_overrun_states_either_a_quota_or_the_printed_included_quantity() -> None:
+    text = V1.replace("          droit: sauvegarde_go\n", "", 1)
+    assert "« droit »" in str(load_error(text)) and "« inclus »" in str(load_error(text))
+    text = V1.replace(
+        "achats: [{service: sauvegarde_go_supplementaires, quantite: go}]",
+        "achats: [{service: sauvegarde_go_supplementaires, quantite: to}]",
+        1,
+    )
+    assert "quantité « to » non déclarée" in str(load_error(text))
