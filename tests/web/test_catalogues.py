@@ -168,7 +168,8 @@ def test_annex_tables_as_the_seed_prints_them(world, cdg47) -> None:
     both = staff.get(f"/catalogues/{version.pk}/", {"population": "10", "agents": "3"})
     assert "s'excluent" in text(both)
     # table des strates et tarifs
-    assert "Sauvegarde externalisée (volume en Go)" in page and "7,00 € (prix 2020)" in page
+    assert "Sauvegarde externalisée (volume en Go)" in page and "7,00 €" in page
+    assert "7,00 € (prix 2020)" not in page, "aucune année de base inventée (R28)"
     # grilles de Gironde Numérique et table RGPD du CDG82
     gn = client_for(world["users"]["facturation_gn"])
     gironde = CatalogueVersion.objects.get(operator=world["gn"])

@@ -266,3 +266,29 @@ def test_past_years_keep_the_quantities_in_force_then(world) -> None:
     lines_2022 = bridge.quote(conv, 2022).lines
     assert not [x for x in lines_2022 if x.component == "installation"]  # pas de 2e 1re année
     assert [x.quantity for x in lines_2022 if x.component == "utilisateurs"] == [Decimal(4)]
+
+
+def test_optional_quantity_may_be_left_out_but_a_required_one_may_not(world) -> None:
+    """Opendemande : le nombre d'utilisateurs est facultatif (plafond 5/8/15, 003 annexe 2) ;
+    un service aux quantités obligatoires reste refusé sans elles."""
+    gn = world["gn"]
+    catalogue = CatalogueVersion.objects.filter(operator=gn).order_by("-pk").first()
+    actor = world["users"]["facturation_gn"]
+    convention = services.convention_create(
+        actor=actor,
+        member=world["c"],
+        reference="C-OD",
+        catalogue=catalogue,
+        signed_on=dt.date(2021, 1, 1),
+        subscriptions=[("opendemande", {}, dt.date(2021, 1, 1))],
+    )
+    assert convention.subscriptions.get().service_code == "opendemande"
+    with pytest.raises(ValidationError, match="quantités à renseigner"):
+        services.convention_create(
+            actor=world["users"]["facturation"],
+            member=world["a"],
+            reference="A-SRB",
+            catalogue=world["cat82"],
+            signed_on=dt.date(2021, 1, 1),
+            subscriptions=[("assistance_srb", {}, dt.date(2021, 1, 1))],
+        )

@@ -127,9 +127,10 @@ def _validate_quantities(
             bounds.QUANTITY.check(value)
         except bounds.BoundError as exc:
             raise ValidationError(f"« {service.label} » : quantité « {key} » : {exc}") from None
-    if declared and not quantities:
+    required = sorted(q.code for q in service.quantities if not q.optional)
+    if required and not quantities:
         raise ValidationError(
-            f"« {service.label} » : quantités à renseigner ({', '.join(sorted(declared))})."
+            f"« {service.label} » : quantités à renseigner ({', '.join(required)})."
         )
 
 
