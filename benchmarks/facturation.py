@@ -296,8 +296,15 @@ class Chooser:
         return chosen
 
     def quantities(self, code: str) -> dict[str, str]:
+        # au plus le plus petit plafond imprimé (003 : 2 certificats, 5 utilisateurs
+        # d'Opendemande), au-delà duquel le cœur refuse l'abonnement
         return {
-            q.code: str(self.rng.randint(*QUANTITY_RANGES.get(q.code, (1, 5))))
+            q.code: str(
+                min(
+                    self.rng.randint(*QUANTITY_RANGES.get(q.code, (1, 5))),
+                    self.catalogue.smallest_cap(code, q.code) or 10**9,
+                )
+            )
             for q in self.catalogue.services[code].quantities
         }
 

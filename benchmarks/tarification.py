@@ -223,19 +223,6 @@ class Generator:
         return self.small_body(kind=kind)
 
 
-def smallest_caps(catalogue: Catalogue, service: Service) -> dict[str, int]:
-    """Plus petit plafond imprimé de chaque quantité plafonnée (003 : 2 certificats,
-    5/8/15 utilisateurs d'Opendemande) : au-delà, le cœur refuse l'abonnement."""
-    caps: dict[str, int] = {}
-    for cap in service.caps:
-        if cap.limit is not None:
-            limits = [int(cap.limit)]
-        else:
-            limits = [int(row.values[cap.column]) for row in catalogue.tables[cap.table].rows]
-        caps[cap.quantity] = min([caps.get(cap.quantity, 10**9), *limits])
-    return caps
-
-
 class CatalogueProfile:
     """Services d'un catalogue et ce que chacun demande, calculés une fois."""
 
@@ -244,7 +231,6 @@ class CatalogueProfile:
         self.services = list(catalogue.services.values())
         self.needs = {s.code: service_needs(catalogue, s) for s in self.services}
         self.allowance_services = {s.code for s in self.services if s.allowances}
-        self.caps = {s.code: smallest_caps(catalogue, s) for s in self.services}
 
     def member(self, gen: Generator) -> Member:
         rng = gen.rng
@@ -297,7 +283,7 @@ class CatalogueProfile:
                 q.code: gen.dec(
                     min(
                         rng.randint(*QUANTITY_RANGES.get(q.code, DEFAULT_QUANTITY)),
-                        self.caps[service.code].get(q.code, 10**9),
+                        self.catalogue.smallest_cap(service.code, q.code) or 10**9,
                     )
                 )
                 for q in service.quantities

@@ -13,7 +13,7 @@ from opsn.core.catalogue import catalogue_files, find_catalogue, load_cached
 from opsn.core.errors import RefusedError
 from opsn.core.index import IndexValue, load_index
 from opsn.core.members import Member, Subscription
-from opsn.core.model import Catalogue, Service, StrataTable
+from opsn.core.model import Catalogue, StrataTable
 from opsn.core.pricing import MemberQuote, Pricer, criterion_matches, resolve_stratum
 from opsn.core.ranges import box_inside
 
@@ -133,20 +133,6 @@ def test_a_member_lands_in_exactly_one_row_of_every_table(
 # -- totaux jamais négatifs, croissants avec les quantités -------------------------------
 
 
-def cap_of(catalogue: Catalogue, service: Service, quantity: str) -> int:
-    """Plus petit plafond imprimé d'une quantité (au-delà : refus, vérifié dans tests/regles)."""
-    limits = [10**9]
-    for cap in service.caps:
-        if cap.quantity != quantity:
-            continue
-        if cap.limit is not None:
-            limits.append(cap.limit)
-        else:
-            table = catalogue.tables[cap.table]
-            limits.extend(row.values[cap.column] for row in table.rows)
-    return min(limits)
-
-
 def member_from(
     catalogue: Catalogue,
     services: list[str],
@@ -163,7 +149,7 @@ def member_from(
         if service.billed_to == "epci" and not epci:
             continue  # R24 : refusé à une commune (tests/regles), hors de ces propriétés
         quantities = {
-            q.code: Decimal(min(count, cap_of(catalogue, service, q.code)))
+            q.code: Decimal(min(count, catalogue.smallest_cap(code, q.code) or 10**9))
             for q in service.quantities
         }
         subscriptions.append(Subscription(code, dt.date(start, 1, 1), quantities=quantities))

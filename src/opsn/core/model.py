@@ -371,3 +371,18 @@ class Catalogue:
 
     def forfaits(self) -> list[Service]:
         return [s for s in self.services.values() if s.forfait]
+
+    def smallest_cap(self, service_code: str, quantity: str) -> int | None:
+        """Plus petit plafond imprimé d'une quantité, toutes strates confondues (003 : 2
+        certificats, 5/8/15 utilisateurs d'Opendemande) ; None si elle n'en a pas. Au-delà
+        du plafond de sa strate, le cœur refuse l'abonnement (`Pricer._check_caps`)."""
+        limits: list[int] = []
+        for cap in self.services[service_code].caps:
+            if cap.quantity != quantity:
+                continue
+            if cap.limit is not None:
+                limits.append(cap.limit)
+            else:
+                rows = self.tables[cap.table].rows  # type: ignore[index]
+                limits.extend(int(row.values[cap.column]) for row in rows)  # type: ignore[index,arg-type]
+        return min(limits) if limits else None
