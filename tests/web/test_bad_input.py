@@ -316,6 +316,26 @@ def site(world) -> dict[str, Any]:
         reverse("import-conventions"),
         {"operateur": "cdg82", "fichier": SimpleUploadedFile("faux.csv", b"adherent;x\n1;2\n")},
     )
+    # un dépôt à l'aperçu sans erreur (formulaire « Confirmer l'import ») et une tâche
+    # d'import en échec (fichier disparu : page d'échec et relance)
+    clean = b"adherent;reference;signature;service\n82121;IMP-1;2019-06-15;rgpd_dpd\n"
+    deposit = staff.post(
+        reverse("import-conventions"),
+        {"operateur": "cdg82", "fichier": SimpleUploadedFile("bon.csv", clean)},
+    )
+    staff.get(deposit["Location"])
+    from opsn.gestion.taches import conventions_import_task
+    from opsn.plateforme import taches as background
+
+    background.start(
+        conventions_import_task,
+        kind="import_conventions",
+        label="Import des conventions « absent.csv »",
+        operator=world["cdg82"],
+        user=world["users"]["facturation"],
+        action="importer",
+        params={"file": "0" * 32 + "/absent.csv"},
+    )
     run_tasks()
     ChangeRequest.objects.create(
         member=world["a"], author=world["users"]["referent_a"], message="Deux postes de plus"

@@ -88,6 +88,9 @@ def test_templates_parse_back_and_list_the_catalogue_services(world, tmp_path) -
     codes = [row[0] for row in book["services"].iter_rows(min_row=2, values_only=True)]
     assert "assistance_srb" in codes and "rgpd_dpd" in codes
     assert client.get("/conventions/importer/modele.pdf").status_code == 404
+    # l'opérateur d'un autre : ignoré, le modèle est celui de l'opérateur de l'utilisateur
+    other = _client(world, "facturation_gn").get("/conventions/importer/modele.csv?operateur=cdg82")
+    assert "modele-conventions-gironde-numerique.csv" in other["Content-Disposition"]
 
 
 def test_preview_shows_row_errors_and_writes_nothing(world) -> None:
@@ -147,6 +150,11 @@ def test_clean_preview_then_confirm_imports_and_rerun_changes_nothing(world) -> 
 def test_other_operator_cannot_see_or_confirm_a_deposit(world, settings) -> None:
     url, response = _preview(_client(world), GOOD)
     assert response.status_code == 200
+    listing = _client(world).get("/conventions/importer/").content.decode()
+    assert f'href="{url}"' in listing and "prêt à confirmer" in listing
+    assert (
+        url not in _client(world, "facturation_gn").get("/conventions/importer/").content.decode()
+    )
     intruder = _client(world, "facturation_gn")
     assert intruder.get(url).status_code == 404
     assert intruder.post(url + "confirmer/").status_code == 404

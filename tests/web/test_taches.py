@@ -148,20 +148,21 @@ def test_import_from_the_page_reports_rows_and_columns(world) -> None:
         "/conventions/importer/",
         {"operateur": "cdg82", "fichier": _upload("conventions.csv", good)},
     )
-    assert response.status_code == 302
+    assert response.status_code == 302  # vers l'aperçu, puis confirmation (issue 10)
+    assert "Aucune erreur" in page(client, response["Location"])
+    confirmed = client.post(response["Location"] + "confirmer/")
     run_tasks()
-    done = page(client, response["Location"])
+    done = page(client, confirmed["Location"])
     assert "Terminée" in done
     assert "conventions.csv : 1 convention(s) créée(s), 1 abonnement(s) créé(s)" in done
     bad = HEADER + "99999;IMP-2;2019-13-45;assistance_srb;postes_n1=2;\n"
     response = client.post(
         "/conventions/importer/", {"operateur": "cdg82", "fichier": _upload("erreurs.csv", bad)}
     )
-    run_tasks()
     failed = page(client, response["Location"])
-    assert "Échec" in failed
-    assert "erreurs.csv, ligne 2, colonne « adherent »" in failed
-    assert "erreurs.csv, ligne 2, colonne « signature »" in failed
+    assert "rien ne peut être importé" in failed
+    assert "Ligne 2, colonne « adherent »" in failed
+    assert "Ligne 2, colonne « signature »" in failed
     assert not world["cdg82"].conventions.filter(reference="IMP-2").exists()
     refused = client.post(
         "/conventions/importer/", {"operateur": "cdg82", "fichier": _upload("x.pdf", "x")}

@@ -264,12 +264,40 @@ def conventions_import_page(request: HttpRequest) -> HttpResponse:
             "erreur": error,
             "colonnes": [(c, req, text) for c, (req, text) in COLUMNS.items()],
             "services": service_codes(operator),
+            "depots": _pending_deposits(operator),
             "recentes": taches.visible_tasks(request.user).filter(
                 kind="import_conventions", operator=operator
             )[:10],
         },
         status=400 if error else 200,
     )
+
+
+def _pending_deposits(operator: Operator, limit: int = 10) -> list[dict[str, Any]]:
+    """Derniers dépôts de l'opérateur dont l'import n'est pas confirmé (lien vers l'aperçu)."""
+    import datetime as dt
+
+    from opsn.gestion.taches import imports_dir
+
+    root = imports_dir()
+    if not root.is_dir():
+        return []
+    folders = sorted(
+        (p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    found = []
+    for folder in folders[:200]:
+        meta = deposit_read(folder.name)
+        if meta is None or meta.get("operateur") != operator.code or meta.get("tache"):
+            continue
+        meta["uuid"] = uuid.UUID(folder.name)
+        meta["depose"] = dt.datetime.fromtimestamp(
+            folder.stat().st_mtime, tz=timezone.get_current_timezone()
+        )
+        found.append(meta)
+        if len(found) >= limit:
+            break
+    return found
 
 
 def _deposit(request: HttpRequest, depot: Any) -> tuple[dict[str, Any], Operator]:

@@ -41,9 +41,16 @@ urlpatterns = [
     path("rapports/evolution/", views_billing.evolution_page, name="evolution"),
     path("conventions/importer/", import_views.conventions_import_page, name="import-conventions"),
     path(
-        "conventions/importer/modele.<str:kind>",
+        "conventions/importer/modele.csv",
         import_views.conventions_import_template,
-        name="import-modele",
+        {"kind": "csv"},
+        name="import-modele-csv",
+    ),
+    path(
+        "conventions/importer/modele.xlsx",
+        import_views.conventions_import_template,
+        {"kind": "xlsx"},
+        name="import-modele-xlsx",
     ),
     path(
         "conventions/importer/<uuid:depot>/",
