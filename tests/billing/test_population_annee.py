@@ -89,6 +89,11 @@ def test_tranche_rgpd_selon_le_recensement_en_vigueur(case) -> None:
     assert [line.stratum for line in q2022.lines if line.amount is not None] == ["901-2000"]
     source = quote_to_dict(q2022)["population"]["source"]
     assert source == "INSEE, populations légales 2019, en vigueur en 2022"
+    # l'explication de la ligne nomme le chiffre lu et son millésime (R4, R25)
+    (rgpd,) = [line for line in q2022.lines if line.amount is not None]
+    assert "population totale 970 (INSEE, populations légales 2019, en vigueur en 2022)" in (
+        rgpd.detail
+    )
 
     # 2026 : population totale 2022 (la 2023 n'est publiée qu'en municipale), dite.
     m2026 = bridge.core_member(conv, 2026)
@@ -112,6 +117,11 @@ def test_campagne_par_lots_meme_tranche_que_le_devis(case) -> None:
         for invoice in Invoice.objects.filter(status=InvoiceStatus.ISSUED)
     }
     assert strata == {2020: ["301-500"], 2021: ["301-500"], 2022: ["0-300"]}
+    issued_2022 = Invoice.objects.get(status=InvoiceStatus.ISSUED, year=2022)
+    (explanation,) = issued_2022.lines.values_list("explanation", flat=True)
+    assert "population totale 300 (INSEE, populations légales 2019, en vigueur en 2022)" in (
+        explanation
+    )
 
 
 def test_population_saisie_garde_son_chiffre(case) -> None:

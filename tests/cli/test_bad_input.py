@@ -186,6 +186,11 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         Case(("referentiel", "afficher", "99999"), "inconnu"),
         Case(("referentiel", "afficher", "'; DROP TABLE gestion_member; --"), "inconnu"),
     ],
+    ("referentiel", "millesimes"): [
+        Case(("referentiel", "millesimes", "--annee", "99999", "--code", "82023"), "--annee"),
+        Case(("referentiel", "millesimes", "--annee", "2022"), "vont ensemble"),
+        Case(("referentiel", "millesimes", "--annee", "2022", "--code", "x" * 300), "ni un code"),
+    ],
     ("referentiel", "importer"): [
         Case(("referentiel", "importer", "{d}"), "c'est un dossier", {"d": a_directory}),
         Case(

@@ -77,6 +77,9 @@ class Line:
     qty_note: str = ""
     origin: str = ""
     note: str | None = None
+    # R4 : (adhérent, « totale » ou « municipale ») quand le prix dépend de la population ;
+    # l'explication nomme alors le chiffre et son millésime (`Member.population_source`)
+    population_ref: tuple[Member, str] | None = None
 
     @property
     def detail(self) -> str:
@@ -98,6 +101,7 @@ class Line:
             self.qty_note,
             self.origin,
             self.component_ref.price.text,
+            self.population_ref,
         )
 
     @property
@@ -275,6 +279,7 @@ class _ComponentPlan:
         "fixed_kind",
         "grid_dims",
         "phase",
+        "population",
         "price_kind",
         "prices",
         "qkind",
@@ -305,11 +310,24 @@ class _ComponentPlan:
         # l'adhérent (population, agents, budget) : le prix et le libellé du palier n'en
         # dépendent qu'avec le type de l'adhérent
         self.grid_dims: tuple[tuple[str, str], ...] | None = None
+        # R4 : population (« totale » ou « municipale ») dont dépend le prix, s'il en dépend
+        self.population: str | None = None
         if comp.price.kind == "grille":
             grid = catalogue.grids[comp.price.table]  # type: ignore[index]
             axes = [grid.columns] if grid.rows is None else [grid.columns, grid.rows]
             if all(axis.dimension in DIMENSIONS for axis in axes):
                 self.grid_dims = tuple((axis.dimension, grid.population) for axis in axes)
+            if any(axis.dimension == "population" for axis in axes):
+                self.population = grid.population
+        elif comp.price.kind == "table":
+            table = catalogue.tables[comp.price.table]  # type: ignore[index]
+            if any(
+                name == "population"
+                for row in table.rows
+                for criterion in row.criteria
+                for name, _ in criterion.bounds
+            ):
+                self.population = table.population
 
 
 class _ServicePlan:
@@ -726,9 +744,12 @@ class Pricer:
                         and (cp.fixed_kind or not amounts or cp.comp.code not in amounts)
                         else self._priced(cp, member, sub)
                     )
-                    append(
-                        Line(*priced.head, name, cp.service, cp.comp, phase_now, "", priced.origin)
+                    line = Line(
+                        *priced.head, name, cp.service, cp.comp, phase_now, "", priced.origin
                     )  # type: ignore[misc]
+                    if cp.population is not None:
+                        line.population_ref = (member, cp.population)
+                    append(line)
                     continue
                 if qkind == "quantite":
                     quantity = sub.quantities.get(cp.qname, ZERO)  # type: ignore[arg-type]
@@ -738,22 +759,23 @@ class Pricer:
                     for child in member.attached:
                         if child.kind == "commune":
                             priced = self._priced(cp, child, sub)
-                            append(
-                                Line(
-                                    service.code,
-                                    service.label,
-                                    comp.code,
-                                    f"{comp.label} – {child.name}",
-                                    service.family,
-                                    *priced.mid,
-                                    name,
-                                    service,
-                                    comp,
-                                    phase_now,
-                                    "",
-                                    priced.origin,
-                                )
+                            line = Line(
+                                service.code,
+                                service.label,
+                                comp.code,
+                                f"{comp.label} – {child.name}",
+                                service.family,
+                                *priced.mid,
+                                name,
+                                service,
+                                comp,
+                                phase_now,
+                                "",
+                                priced.origin,
                             )
+                            if cp.population is not None:
+                                line.population_ref = (child, cp.population)
+                            append(line)
                     continue
                 elif qkind == "usage":
                     quantity = member.usage.get(cp.qname, ZERO)  # type: ignore[arg-type]
@@ -862,7 +884,7 @@ class Pricer:
         comp = cp.comp
         service = cp.service
         # positionnel : c'est le chemin le plus chaud du calcul de masse (voir benchmarks/)
-        return Line(
+        line = Line(
             service.code,
             service.label,
             comp.code,
@@ -886,6 +908,9 @@ class Pricer:
             qty_note,
             priced.origin,
         )
+        if cp.population is not None:
+            line.population_ref = (subject, cp.population)
+        return line
 
     def _priced(self, cp: _ComponentPlan, subject: Member, sub: Subscription) -> _Priced:
         """Prix mémorisé de la composante pour cet adhérent et cet abonnement : il ne
@@ -1351,12 +1376,19 @@ def _explain(
     qty_note: str,
     origin: str,
     printed: str | None,
+    population_ref: tuple[Member, str] | None = None,
 ) -> str:
     parts = []
     if comp.phase != "toutes" or service.validity_years:
         parts.append(PHASE_FR[phase_now])
     if stratum:
         parts.append(f"strate/palier {stratum}")
+    if population_ref is not None:
+        subject, which = population_ref
+        figure = subject.population(which)
+        if figure is not None:
+            source = f" ({subject.population_source})" if subject.population_source else ""
+            parts.append(f"population {which} {figure:,}".replace(",", "\u202f") + source)
     if status == "sur_devis":
         parts.append("sur devis : aucun montant tant qu'un devis n'est pas saisi (R14)")
     elif status == "prix_manquant":

@@ -378,8 +378,15 @@ def millesimes(
 
     Tout ou rien, et relançable : la table est remplacée dans une seule transaction.
     """
-    from opsn.cli.base import _django, _migrate
+    from opsn.cli.base import _django, _migrate, _year
 
+    # options vérifiées avant le chargement (≈ 20 s) : une erreur de saisie sort tout de suite
+    if annee is not None:
+        annee = _year(annee)
+    if (annee is None) != (not code):
+        raise _echouer("--annee et --code vont ensemble : donnez les deux, ou aucun.")
+    if code is not None and len(code.strip()) not in (5, 9):
+        raise _echouer(f"--code : « {code[:40]} » n'est ni un code INSEE (5) ni un SIREN (9).")
     _django()
     _migrate()
     from opsn.referentiel.chargement import importer_millesimes
