@@ -8,10 +8,11 @@ chargement redonne la même table.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from opsn.referentiel.millesimes import Millesimes, millesimes_livres
 
@@ -31,23 +32,33 @@ class BilanMillesimes:
         )
 
 
-def _lignes(millesimes: Millesimes, codes: Iterable[str]) -> Iterator[object]:
-    from opsn.gestion.models import ReferentialPopulation
+_COLONNES = (
+    "code",
+    "year",
+    "population_totale",
+    "population_municipale",
+    "census_year",
+    "census_year_totale",
+    "epci_siren",
+    "source",
+)
 
+
+def _lignes(millesimes: Millesimes, codes: Iterable[str]) -> Iterator[tuple]:
     for code in codes:
         for annee in millesimes.annees:
             chiffre = millesimes.en_vigueur(code, annee)
             if chiffre is None:
                 continue
-            yield ReferentialPopulation(
-                code=code,
-                year=annee,
-                population_totale=chiffre.population_totale,
-                population_municipale=chiffre.population_municipale,
-                census_year=chiffre.recensement,
-                census_year_totale=chiffre.recensement_totale,
-                epci_siren=chiffre.epci_siren,
-                source=chiffre.source[:300],
+            yield (
+                code,
+                annee,
+                chiffre.population_totale,
+                chiffre.population_municipale,
+                chiffre.recensement,
+                chiffre.recensement_totale,
+                chiffre.epci_siren,
+                chiffre.source[:300],
             )
 
 
@@ -55,22 +66,20 @@ def importer_millesimes(
     millesimes: Millesimes | None = None, codes: Iterable[str] | None = None
 ) -> BilanMillesimes:
     """Remplace le contenu de la table par les millésimes (par défaut ceux de l'extrait
-    livré ; ``codes`` restreint à quelques communes ou EPCI, pour les essais)."""
+    livré ; ``codes`` restreint à quelques communes ou EPCI, pour les essais). Écrit en SQL
+    direct par lots (≈ 290 000 lignes : 15 s par l'ORM, quelques secondes ainsi)."""
     from opsn.gestion.models import ReferentialPopulation
 
     source = millesimes or millesimes_livres()
     choisis = sorted(set(codes)) if codes is not None else list(source.codes())
+    table = connection.ops.quote_name(ReferentialPopulation._meta.db_table)
+    colonnes = ", ".join(connection.ops.quote_name(c) for c in _COLONNES)
+    sql = f"INSERT INTO {table} ({colonnes}) VALUES ({', '.join(['%s'] * len(_COLONNES))})"
     total = 0
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
         ReferentialPopulation.objects.all().delete()
-        lot: list[ReferentialPopulation] = []
-        for ligne in _lignes(source, choisis):
-            lot.append(ligne)  # type: ignore[arg-type]
-            if len(lot) >= TAILLE_LOT:
-                ReferentialPopulation.objects.bulk_create(lot)
-                total += len(lot)
-                lot = []
-        if lot:
-            ReferentialPopulation.objects.bulk_create(lot)
+        lignes = _lignes(source, choisis)
+        while lot := list(itertools.islice(lignes, TAILLE_LOT)):
+            cursor.executemany(sql, lot)
             total += len(lot)
     return BilanMillesimes(lignes=total, codes=len(choisis), annees=source.annees)
