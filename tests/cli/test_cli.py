@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +177,17 @@ def test_demo_builds_the_database_without_server(tmp_path: Path) -> None:
     assert "facturation-cdg82" in proc.stdout and "referent-gironde" in proc.stdout
     assert "plateforme" in proc.stdout  # administrateur de la plateforme (issue 9)
     assert (tmp_path / "opsn.sqlite3").exists()
+    # R4 : les millésimes du référentiel sont chargés avant les factures de démonstration,
+    # dont les lignes tarifées sur la population nomment le recensement en vigueur en 2020
+    assert "Millésimes : " in proc.stdout and "années 2019 à 2026" in proc.stdout
+    with sqlite3.connect(tmp_path / "opsn.sqlite3") as db:
+        years = db.execute("SELECT DISTINCT year FROM gestion_referentialpopulation").fetchall()
+        explained = db.execute(
+            "SELECT count(*) FROM gestion_invoiceline WHERE explanation LIKE ?",
+            ("%population totale%en vigueur en 2020%",),
+        ).fetchone()[0]
+    assert sorted(y for (y,) in years) == list(range(2019, 2027))
+    assert explained > 0
     again = subprocess.run(
         [sys.executable, "-m", "opsn", "demo", "--sans-serveur"],
         capture_output=True,

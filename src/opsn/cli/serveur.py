@@ -121,6 +121,12 @@ def demo(
             f"Comptes : {', '.join(names)} – mot de passe « {DEMO_PASSWORD} »", highlight=False
         )
     else:
+        from opsn.referentiel.chargement import importer_millesimes
+
+        # R4 : populations et EPCI en vigueur chaque année facturée, avant les factures
+        with console.status("Populations et EPCI par année (millésimes du référentiel)…"):
+            bilan = importer_millesimes()
+        console.print(f"Millésimes : {bilan.resume()}", highlight=False)
         with console.status("Préparation des adhérents, conventions et usages…"):
             users = build_demo(today=dt.date.today(), issue_invoices=factures)
         table = Table(title="Comptes de démonstration", header_style="bold")
