@@ -17,13 +17,13 @@ from opsn.referentiel.chargement import importer_millesimes
 
 from . import scenarios
 
-# Castelferrus (82) : 899 habitants en vigueur en 2020 (populations légales 2016, seule la
+# Bourret (82) : 899 habitants en vigueur en 2020 (populations légales 2016, seule la
 # municipale est publiée), 970 en 2022 (population totale 2019), 993 en 2026 (totale
 # 2022) : tranche RGPD « 701-900 » puis « 901-2000 » (001 art. 5.6, R7).
-CASTELFERRUS = "82023"
-# Gasques (82) : 303 habitants en 2021, 300 en 2022, 301 dans l'extrait livré (2026) :
+BOURRET = "82023"
+# Montastruc (82) : 303 habitants en 2021, 300 en 2022, 301 dans l'extrait livré (2026) :
 # « 301-500 », puis « 0-300 » en 2022 alors que la fiche de l'adhérent dit 301.
-GASQUES = "82120"
+MONTASTRUC = "82120"
 # Gironde : Saint-Vincent-de-Pertignas (33489, 371 hab.) quitte l'EPCI 200023794 pour la
 # CC 243301181 au 1er janvier 2020 (périmètres DGCL 2019 et 2020).
 COMMUNE_ARRIVEE = "33489"
@@ -70,7 +70,7 @@ def _rgpd_lines(bill):
 
 
 def test_tranche_rgpd_selon_le_recensement_en_vigueur(case) -> None:
-    loaded = case(CDG82.format(insee=CASTELFERRUS), [CASTELFERRUS])
+    loaded = case(CDG82.format(insee=BOURRET), [BOURRET])
     member = loaded.members[next(iter(loaded.members))]
     # L'adhérent garde le chiffre de l'extrait livré ; la facture prend celui de l'année.
     assert member.population_totale == 993
@@ -105,7 +105,7 @@ def test_tranche_rgpd_selon_le_recensement_en_vigueur(case) -> None:
 
 
 def test_campagne_par_lots_meme_tranche_que_le_devis(case) -> None:
-    loaded = case(CDG82.format(insee=GASQUES), [GASQUES])
+    loaded = case(CDG82.format(insee=MONTASTRUC), [MONTASTRUC])
     assert loaded.members[next(iter(loaded.members))].population_totale == 301
     (bill_2021,) = billing_preview(operator=loaded.operator, year=2021)
     assert [line.stratum for line in _rgpd_lines(bill_2021)] == ["301-500"]
@@ -125,7 +125,7 @@ def test_campagne_par_lots_meme_tranche_que_le_devis(case) -> None:
 
 
 def test_population_saisie_garde_son_chiffre(case) -> None:
-    loaded = case(CDG82.format(insee=CASTELFERRUS), [CASTELFERRUS])
+    loaded = case(CDG82.format(insee=BOURRET), [BOURRET])
     member = loaded.members[next(iter(loaded.members))]
     Member.objects.filter(pk=member.pk).update(population_totale=650, population_source="saisie")
     conv = Convention.objects.get(pk=loaded.conventions[next(iter(loaded.conventions))].pk)
@@ -136,13 +136,13 @@ def test_population_saisie_garde_son_chiffre(case) -> None:
 
 
 def test_sans_millesimes_en_base_chiffre_de_l_adherent(case) -> None:
-    loaded = case(CDG82.format(insee=CASTELFERRUS), [])
+    loaded = case(CDG82.format(insee=BOURRET), [])
     conv = loaded.conventions[next(iter(loaded.conventions))]
     assert bridge.quote(conv, 2020).member.population_totale == 993
 
 
 def test_annee_hors_millesimes_dite(case) -> None:
-    loaded = case(CDG82.format(insee=CASTELFERRUS), [CASTELFERRUS])
+    loaded = case(CDG82.format(insee=BOURRET), [BOURRET])
     conv = loaded.conventions[next(iter(loaded.conventions))]
     member = bridge.core_member(conv, 2031)
     assert member.population_totale == 993

@@ -167,7 +167,7 @@ def test_relecture_de_l_extrait_construit(tmp_path: Path) -> None:
 def test_chiffre_en_vigueur_par_annee(
     annee: int, totale: int, municipale: int, debut_source: str
 ) -> None:
-    chiffre = millesimes_livres().en_vigueur("82023", annee)  # Castelferrus
+    chiffre = millesimes_livres().en_vigueur("82023", annee)  # Bourret
     assert chiffre is not None
     assert (chiffre.population_totale, chiffre.population_municipale) == (totale, municipale)
     assert chiffre.source.startswith(debut_source)
