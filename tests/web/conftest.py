@@ -26,6 +26,15 @@ def fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    """Cache du processus vidé à chaque test : les identifiants des bases de test se répètent
+    d'un test à l'autre, et avec eux l'empreinte des résumés de campagne du tableau de bord."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def tmp_data_dir(settings, tmp_path):
     """Fichiers produits par les tâches de fond et imports déposés : dans le dossier du
     test, jamais dans le dossier de données du poste (`var/`)."""

@@ -69,6 +69,12 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     operators = _staff_operators(request, "facturer")
     operator = _pick(request, operators)
     year = _year(request)
+    if request.method == "GET" and not request.GET.get("annee"):
+        # sans année demandée : celle que le tableau de bord propose (la première que les
+        # valeurs d'indice publiées permettent de facturer, sinon l'année en cours)
+        from opsn.gestion.views import default_billing_year
+
+        year = default_billing_year(operator, timezone.localdate())[0]
     if request.method == "POST":
         # Émission en tâche de fond, datée du jour où elle s'exécute ; tout ou rien.
         record = start(

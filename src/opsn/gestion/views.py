@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib import messages
@@ -113,10 +114,73 @@ _INDEX_MISSING = re.compile(r"indice (\w+) de .+? \((\d{4})-(\d{2})\) manquante"
 _TODO_SHOWN = 20  # éléments montrés par rubrique (tous sont comptés)
 
 
-def _dashboard_year(request: HttpRequest, operator: Operator, today: dt.date) -> tuple[int, list]:
+# Résumé de la campagne d'une année (motifs de blocage, facturable ou non) pour le tableau de
+# bord et l'année proposée : calculé une fois, puis gardé tant que les données ne changent
+# pas (empreinte : plus grands identifiants des tables qui le font varier ; toute écriture
+# du back-office y ajoute au moins une entrée d'audit), au plus 10 minutes. La campagne,
+# elle, recalcule toujours tout.
+_SUMMARY_SECONDS = 600
+
+
+def _data_fingerprint() -> tuple:
+    from django.db import connection
+
+    from opsn.gestion import models as m
+
+    tables = [
+        model._meta.db_table
+        for model in (
+            m.AuditEntry,
+            m.Member,
+            m.Convention,
+            m.Subscription,
+            m.UsageRecord,
+            m.Intervention,
+            m.Invoice,
+            m.IndexValue,
+            m.CatalogueVersion,
+            m.ReferentialPopulation,
+        )
+    ]
+    quote = connection.ops.quote_name
+    sql = "SELECT " + ", ".join(f"(SELECT MAX(id) FROM {quote(t)})" for t in tables)
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return tuple(cursor.fetchone())
+
+
+def campaign_summary(operator: Operator, year: int) -> list[SimpleNamespace]:
+    """Pour chaque adhérent de la campagne de l'année : `member` (pk, name), `blocking`,
+    `billable`, `already_invoiced`, `catalogue` (pk) et `conventions` (pk), tirés de
+    `billing_preview`."""
+    from django.core.cache import cache
+
+    from opsn.facturation import billing
+
+    stamp = "-".join(str(v or 0) for v in _data_fingerprint())
+    key = f"opsn:campagne:{operator.pk}:{year}:{stamp}"
+    summary = cache.get(key)
+    if summary is None:
+        summary = [
+            SimpleNamespace(
+                member=SimpleNamespace(pk=b.member.pk, name=b.member.name),
+                blocking=list(b.blocking),
+                billable=b.billable,
+                already_invoiced=b.already_invoiced,
+                catalogue=SimpleNamespace(pk=b.catalogue.pk) if b.catalogue else None,
+                conventions=[SimpleNamespace(pk=c.pk) for c in b.conventions],
+            )
+            for b in billing.billing_preview(operator=operator, year=year)
+        ]
+        cache.set(key, summary, _SUMMARY_SECONDS)
+    return summary
+
+
+def _dashboard_year(
+    request: HttpRequest, operator: Operator, today: dt.date
+) -> tuple[int, list[SimpleNamespace]]:
     """Année demandée (`annee`, bornée) ou, à défaut, l'année à facturer par défaut."""
     from opsn.core import bounds
-    from opsn.facturation import billing
 
     raw = request.GET.get("annee") or ""
     if raw:
@@ -125,11 +189,11 @@ def _dashboard_year(request: HttpRequest, operator: Operator, today: dt.date) ->
         except bounds.BoundError as exc:
             request.annee_ignoree = f"{exc} Année par défaut affichée."  # type: ignore[attr-defined]
         else:
-            return year, billing.billing_preview(operator=operator, year=year)
+            return year, campaign_summary(operator, year)
     return default_billing_year(operator, today)
 
 
-def default_billing_year(operator: Operator, today: dt.date) -> tuple[int, list]:
+def default_billing_year(operator: Operator, today: dt.date) -> tuple[int, list[SimpleNamespace]]:
     """Année à facturer proposée pour l'opérateur, et le calcul de la campagne de cette année.
 
     L'année en cours si au moins un adhérent y est facturable ; sinon, quand des valeurs
@@ -137,11 +201,11 @@ def default_billing_year(operator: Operator, today: dt.date) -> tuple[int, list]
     permettent de réviser (une révision de l'année A lit novembre A−1 : la première valeur
     manquante M donne l'année de M), si elle est facturable ; à défaut, l'année en cours,
     dont le tableau de bord liste ce qui manque. Les motifs viennent du calcul de la
-    campagne lui-même (`billing_preview`), aucune règle n'est refaite ici."""
+    campagne lui-même (`billing_preview`, par `campaign_summary`), aucune règle n'est refaite
+    ici."""
     from opsn.core.bounds import YEAR_MIN
-    from opsn.facturation import billing
 
-    first = billing.billing_preview(operator=operator, year=today.year)
+    first = campaign_summary(operator, today.year)
     bills, year = first, today.year
     tried = {year}
     for _ in range(5):
@@ -159,7 +223,7 @@ def default_billing_year(operator: Operator, today: dt.date) -> tuple[int, list]
         if candidate in tried or candidate < YEAR_MIN:
             break
         tried.add(candidate)
-        year, bills = candidate, billing.billing_preview(operator=operator, year=candidate)
+        year, bills = candidate, campaign_summary(operator, candidate)
     return today.year, first
 
 
