@@ -309,14 +309,19 @@ class _ComponentPlan:
         # grandeurs des axes d'une grille, si ce sont toutes des grandeurs simples de
         # l'adhérent (population, agents, budget) : le prix et le libellé du palier n'en
         # dépendent qu'avec le type de l'adhérent
-        self.grid_dims: tuple[tuple[str, str], ...] | None = None
+        self.grid_dims: tuple[tuple[str, str, list[Decimal]], ...] | None = None
         # R4 : population (« totale » ou « municipale ») dont dépend le prix, s'il en dépend
         self.population: str | None = None
         if comp.price.kind == "grille":
             grid = catalogue.grids[comp.price.table]  # type: ignore[index]
             axes = [grid.columns] if grid.rows is None else [grid.columns, grid.rows]
             if all(axis.dimension in DIMENSIONS for axis in axes):
-                self.grid_dims = tuple((axis.dimension, grid.population) for axis in axes)
+                # bornes des paliers, triées : la clé ne retient que la région où tombe
+                # la grandeur (entre deux bornes, ou sur l'une), comme `_CriteriaMemo`
+                self.grid_dims = tuple(
+                    (axis.dimension, grid.population, sorted({t.bound for t in axis.tiers}))
+                    for axis in axes
+                )
             if any(axis.dimension == "population" for axis in axes):
                 self.population = grid.population
         elif comp.price.kind == "table":
@@ -440,26 +445,30 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def _grid_key(
-    dims: tuple[tuple[str, str], ...] | None, member: Member, entered: Decimal | None
+    dims: tuple[tuple[str, str, list[Decimal]], ...] | None,
+    member: Member,
+    entered: Decimal | None,
 ) -> tuple | None:
     """Clé du prix d'une grille à grandeurs simples ; None si une grandeur manque (le calcul
-    complet lève alors son erreur) ou si la grille compte des rattachés ou lit un usage."""
+    complet lève alors son erreur) ou si la grille compte des rattachés ou lit un usage.
+    Chaque grandeur n'y figure que par sa région entre les bornes des paliers (sur une
+    borne : 2i + 1 ; entre deux : 2i) : le palier « jusqu'à » ou « moins de » retenu, son
+    libellé et son prix y sont constants, la clé est donc exacte."""
     if dims is None:
         return None
-    # montants et budgets décimaux par leur texte : 100 et 100,00 s'écrivent différemment
+    # montants saisis par leur texte : 100 et 100,00 s'écrivent différemment
     key: list = [member.kind, _text(entered)]
-    for dim, population in dims:
+    for dim, population, ordered in dims:
         if dim == "population":
             value: object = member.population(population)
         elif dim == "agents":
             value = member.agents
         else:
             value = member.budget_keur
-            if value is not None:
-                value = str(value)
         if value is None:
             return None
-        key.append(value)
+        i = bisect_left(ordered, value)
+        key.append(2 * i + 1 if i < len(ordered) and ordered[i] == value else 2 * i)
     return tuple(key)
 
 
@@ -779,6 +788,8 @@ class Pricer:
                     continue
                 elif qkind == "usage":
                     quantity = member.usage.get(cp.qname, ZERO)  # type: ignore[arg-type]
+                    if quantity == 0:
+                        continue
                     qty_note = f"usage « {cp.qname} » {_qty(quantity)}"
                 else:  # dépassement (R16)
                     used = member.usage.get(cp.qname, ZERO)  # type: ignore[arg-type]
@@ -794,6 +805,8 @@ class Pricer:
                             if other.service == code:
                                 bought += other.quantities.get(qname, ZERO)
                     quantity = max(ZERO, used - included - bought)
+                    if quantity == 0:
+                        continue
                     qty_note = (
                         f"usage {_qty(used)} − inclus {_qty(included)}"
                         + (f" − acheté en plus {_qty(bought)}" if bought else "")
@@ -923,6 +936,10 @@ class Pricer:
             if cp.fixed is None:
                 cp.fixed = self._pricing(cp, None, None)
             return cp.fixed
+        if entered is not None and kind != "table" and kind != "grille":
+            # montant saisi (devis, bon de commande) : propre à l'abonnement, presque jamais
+            # répété ; le garder ferait grandir la mémoire avec le nombre d'adhérents
+            return self._pricing(cp, subject, sub)
         if kind == "table":
             table = self.catalogue.tables[cp.comp.price.table]  # type: ignore[index]
             row = self._stratum(table, subject, sub.quantities)
