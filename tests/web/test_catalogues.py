@@ -293,7 +293,9 @@ def test_missing_prices_are_filled_as_a_new_version_that_unblocks_billing(world,
     assert new.valid_from == version.valid_from
     core = bridge.catalogue_of(new)
     price = core.services["forfait_metiers"].components[0].price
-    assert (price.kind, price.amount, price.year) == ("montant", Decimal("1200.00"), 2025)
+    # R28 : catalogue sans clause de révision, prix renseigné sans année inventée
+    assert (price.kind, price.amount, price.year) == ("montant", Decimal("1200.00"), None)
+    assert "sans année : pas de clause de révision, R28" in new.content
     assert "Prix du Forfait Métiers" in (price.text or "")  # le texte de l'annexe est gardé
     cdg47["convention"].refresh_from_db()
     assert cdg47["convention"].catalogue == new
@@ -301,6 +303,7 @@ def test_missing_prices_are_filled_as_a_new_version_that_unblocks_billing(world,
     assert not any("Forfait Métiers" in m for m in bills[0].blocking)
     line = next(x for x in bills[0].lines if x.service == "forfait_metiers")
     assert line.amount == Decimal("1200.00")
+    assert "tel qu'imprimé, sans clause de révision (R28)" in line.detail
     # une seconde publication du même nom est refusée, rien d'écrit
     again = staff.post(f"/catalogues/{version.pk}/nouvelle-version/", data)
     assert again.status_code == 400 and "existe déjà" in text(again)

@@ -64,6 +64,11 @@ def test_each_operator_has_a_billable_default_year(demo) -> None:
     assert not Convention.objects.filter(operator__code="cdg47").exclude(catalogue=version)
     original = CatalogueVersion.objects.get(operator__code="cdg47", version="nouvelle-annexe")
     assert "a_renseigner" in original.content  # la version d'origine ne change pas
+    # R28 : pas de clause de révision, donc aucune année inventée pour les prix saisis
+    from opsn.gestion import bridge
+
+    forfaits = bridge.catalogue_of(version).forfaits()
+    assert forfaits and {f.components[0].price.year for f in forfaits} == {None}
 
 
 def test_dashboard_default_year_and_missing_syntec_value(demo) -> None:

@@ -347,9 +347,11 @@ def rewrite(
             continue
         if site.kind == "montant" and site.amount == amount and site.year == year:
             continue
-        if year is None:
+        if year is None and found.catalogue.revision is not None:
             raise EditionError(f"« {site.label} » : l'année du prix manque.")
-        parts = [f"montant: {_money(amount)}", f"annee: {year}"]
+        # R28 : sans clause de révision, le prix vaut tel quel pour toute année de la
+        # version ; il n'a pas d'année (une année inventée interdirait les années d'avant)
+        parts = [f"montant: {_money(amount)}"] + ([f"annee: {year}"] if year else [])
         if site.text:
             parts.append(f"texte: {_text(site.text)}")
         edits.append((site.start, site.end, "{" + ", ".join(parts) + "}"))

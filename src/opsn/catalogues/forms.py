@@ -85,6 +85,7 @@ class NewVersionForm(FrenchForm):
         mode: str,
         today: dt.date,
         movable: int,
+        revisable: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("auto_id", "%s")
@@ -95,7 +96,11 @@ class NewVersionForm(FrenchForm):
             label="Année des nouveaux prix" if mode == "annee" else "Année des prix renseignés",
             today=today,
             help_text="Les prix de la nouvelle version sont établis pour cette année ; ils "
-            "sont révisés ensuite pas à pas comme le prévoit la clause du catalogue.",
+            "sont révisés ensuite pas à pas comme le prévoit la clause du catalogue."
+            if revisable or mode == "annee"
+            else "Ce catalogue n'a pas de clause de révision : les prix renseignés sont "
+            "écrits sans année et valent tels quels pour toute année de la version (R28). "
+            "L'année sert seulement à nommer la version proposée.",
         )
         self.fields["version"] = TextField(
             label="Nom de la nouvelle version (clé « version »)", max_length=VERSION_MAX

@@ -360,6 +360,7 @@ def version_new(request: HttpRequest, version_id: int) -> HttpResponse:
         mode=mode,
         today=today,
         movable=movable,
+        revisable=found.catalogue.revision is not None,
     )
     notes: list[str] = []
     problem = ""
@@ -406,7 +407,14 @@ def version_new(request: HttpRequest, version_id: int) -> HttpResponse:
             "deplacer": mode == "prix",
             **values,
         }
-        form = NewVersionForm(initial=initial, sites=sites, mode=mode, today=today, movable=movable)
+        form = NewVersionForm(
+            initial=initial,
+            sites=sites,
+            mode=mode,
+            today=today,
+            movable=movable,
+            revisable=found.catalogue.revision is not None,
+        )
     return render(
         request,
         "catalogues/nouvelle_version.html",
@@ -442,12 +450,14 @@ def _publish(
 ) -> CatalogueVersion:
     data = form.cleaned_data
     year = data["annee"]
+    # R28 : prix renseignés d'un catalogue sans clause de révision écrits sans année
+    undated = mode != "annee" and found.catalogue.revision is None
     prices: dict[str, tuple[Decimal, int | None]] = {}
     for i, site in enumerate(sites):
         amount = data.get(f"p_{i}")
         if amount is None:
             continue
-        prices[site.key] = (amount, year if site.owner is None else None)
+        prices[site.key] = (amount, year if site.owner is None and not undated else None)
     years: dict[str, int] = {}
     if mode == "annee":
         years = {key: year for key in found.years}
@@ -459,7 +469,9 @@ def _publish(
         )
     else:
         valid_from = data.get("valide_du") or found.catalogue.valid_from
-        how = f"{len(prices)} prix à renseigner remplis (prix {year})"
+        how = f"{len(prices)} prix à renseigner remplis " + (
+            "(sans année : pas de clause de révision, R28)" if undated else f"(prix {year})"
+        )
     author = request.user.get_username()
     day = timezone.localdate()
     comment = (

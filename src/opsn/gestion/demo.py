@@ -302,24 +302,23 @@ def demo_prices_cdg47(*, actor: Any, source: CatalogueVersion, today: dt.date) -
     from opsn.core.money import fmt_fr
 
     found = edition.anatomy(source.content, source.source_file)
-    # année des prix saisis : la première que les conventions facturent (sans clause de
-    # révision, le prix vaut tel quel pour les années suivantes)
-    first = source.conventions.order_by("signed_on").values_list("signed_on", flat=True).first()
-    year = first.year if first else today.year
+    # R28 : le catalogue du CDG47 n'a pas de clause de révision ; ses prix n'ont pas d'année
+    # et valent tels quels pour toute année de la version
     prices: dict[str, tuple[Decimal, int | None]] = {}
     notes = []
     for site in found.missing:
         _, service, _component = site.key.split(":", 2)
         amount = DEMO_PRICES_CDG47.get(service)
         if site.key.startswith("service:") and amount is not None:
-            prices[site.key] = (amount, year)
+            prices[site.key] = (amount, None)
             notes.append(f"« {site.label} » : {fmt_fr(amount)} – prix de démonstration.")
     comment = "\n".join(
         [
             "PRIX DE DÉMONSTRATION, FICTIFS : ce ne sont pas les prix de l'annexe tarifaire du "
             "CDG47 (non fournie).",
             f"Version écrite par la démonstration (opsn demo) le {today:%d/%m/%Y}, à partir de "
-            f"« {source.version} » : {len(prices)} prix à renseigner remplis (prix {year}).",
+            f"« {source.version} » : {len(prices)} prix à renseigner remplis (sans année : "
+            "pas de clause de révision, R28).",
             *notes,
         ]
     )
