@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -172,10 +171,10 @@ def test_recherche_epci(referentiel: Referentiel) -> None:
     assert resultats[0].siren == "243300316"
 
 
-def test_chargement_a_froid_rapide(donnees: Path) -> None:
+def test_chargement_a_froid_puis_recherche(donnees: Path) -> None:
+    # la durée se mesure au banc (benchmarks/referentiel.py), jamais par une assertion
     extrait_livre.cache_clear()
-    debut = time.perf_counter()
     referentiel = Referentiel.charger()
     assert len(referentiel.communes()) > 34_000
-    referentiel.chercher("bordeaux")  # construit l'index des noms
-    assert time.perf_counter() - debut < 1.0
+    resultats = referentiel.chercher("bordeaux")  # construit l'index des noms
+    assert resultats and resultats[0].nom.startswith("Bordeaux")

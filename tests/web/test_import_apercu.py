@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -195,8 +194,9 @@ def test_bad_files_never_give_a_server_error(world, content, name, expected) -> 
     assert expected in response.content.decode()
 
 
-def test_a_5000_row_file_previews_quickly(world) -> None:
-    """5 000 lignes (1 250 communes, 4 services chacune) : aperçu mesuré, sans écriture."""
+def test_a_5000_row_file_previews_without_writing(world) -> None:
+    """5 000 lignes (1 250 communes, 4 services chacune) : aperçu complet, sans écriture
+    (sa durée se mesure au banc benchmarks/referentiel.py, pas ici)."""
     from opsn.referentiel import Referentiel
 
     communes = list(Referentiel.charger().communes())[:1250]
@@ -212,15 +212,11 @@ def test_a_5000_row_file_previews_quickly(world) -> None:
         ]
     client = _client(world)
     before = _counts()
-    started = time.perf_counter()
     _, response = _preview(client, "".join(lines))
-    seconds = time.perf_counter() - started
     page = response.content.decode()
     assert "5\u00a0000 lignes lues" in page and "5\u00a0000 abonnements créés" in page, page[:3000]
     assert "Aucune erreur" in page
     assert _counts() == before
-    print(f"\naperçu de 5 000 lignes : {seconds:.1f} s")
-    assert seconds < 30
 
 
 @pytest.mark.navigateur
