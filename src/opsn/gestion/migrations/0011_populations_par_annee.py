@@ -4,29 +4,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('gestion', '0010_nom_de_recherche'),
+        ("gestion", "0010_nom_de_recherche"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReferentialPopulation',
+            name="ReferentialPopulation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=9, verbose_name='code INSEE ou SIREN')),
-                ('year', models.PositiveSmallIntegerField(verbose_name="année d'effet")),
-                ('population_totale', models.PositiveIntegerField(null=True, verbose_name='population totale')),
-                ('population_municipale', models.PositiveIntegerField(null=True, verbose_name='population municipale')),
-                ('census_year', models.PositiveSmallIntegerField(null=True, verbose_name='recensement')),
-                ('census_year_totale', models.PositiveSmallIntegerField(null=True, verbose_name='recensement de la population totale')),
-                ('epci_siren', models.CharField(blank=True, max_length=9, verbose_name='EPCI de la commune')),
-                ('source', models.CharField(max_length=300, verbose_name='source')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=9, verbose_name="code INSEE ou SIREN")),
+                ("year", models.PositiveSmallIntegerField(verbose_name="année d'effet")),
+                (
+                    "population_totale",
+                    models.PositiveIntegerField(null=True, verbose_name="population totale"),
+                ),
+                (
+                    "population_municipale",
+                    models.PositiveIntegerField(null=True, verbose_name="population municipale"),
+                ),
+                (
+                    "census_year",
+                    models.PositiveSmallIntegerField(null=True, verbose_name="recensement"),
+                ),
+                (
+                    "census_year_totale",
+                    models.PositiveSmallIntegerField(
+                        null=True, verbose_name="recensement de la population totale"
+                    ),
+                ),
+                (
+                    "epci_siren",
+                    models.CharField(blank=True, max_length=9, verbose_name="EPCI de la commune"),
+                ),
+                ("source", models.CharField(max_length=300, verbose_name="source")),
             ],
             options={
-                'verbose_name': 'population du référentiel par année',
-                'verbose_name_plural': 'populations du référentiel par année',
-                'constraints': [models.UniqueConstraint(fields=('year', 'code'), name='referential_population_unique')],
+                "verbose_name": "population du référentiel par année",
+                "verbose_name_plural": "populations du référentiel par année",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("year", "code"), name="referential_population_unique"
+                    )
+                ],
             },
         ),
     ]
