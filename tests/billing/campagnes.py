@@ -41,7 +41,8 @@ def start(env: dict, *args: str) -> subprocess.Popen:
 
 
 def prepare_demo(env: dict) -> None:
-    opsn(env, "demo", "--sans-serveur", "--sans-factures")  # aucune pièce avant la campagne
+    # aucune pièce avant la campagne ; les millésimes (R4) sont éprouvés ailleurs
+    opsn(env, "demo", "--sans-serveur", "--sans-factures", "--sans-millesimes")
 
 
 def dry_run(env: dict) -> tuple[Counter, float]:

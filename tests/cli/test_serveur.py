@@ -142,7 +142,16 @@ def test_port_already_in_use_is_a_french_error(tmp_path) -> None:
 
 def test_demo_uses_the_same_production_server(tmp_path) -> None:
     port = free_port()
-    proc = start(tmp_path, "demo", "--port", str(port), "--processus", "1", "--sans-travailleur")
+    proc = start(
+        tmp_path,
+        "demo",
+        "--port",
+        str(port),
+        "--processus",
+        "1",
+        "--sans-travailleur",
+        "--sans-millesimes",
+    )
     status, headers, body = wait_until_served(proc, port)
     check_production_server(port, status, headers, body)
     out, _ = stop(proc)

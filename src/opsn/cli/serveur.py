@@ -88,6 +88,13 @@ def demo(
             help="Émettre les factures 2020 du CDG82 (que voient les référents).",
         ),
     ] = True,
+    millesimes: Annotated[
+        bool,
+        typer.Option(
+            "--millesimes/--sans-millesimes",
+            help="Charger les populations et EPCI en vigueur par année (R4, ≈ 5 s).",
+        ),
+    ] = True,
 ) -> None:
     """Catalogues et simulation de démonstration, puis base de démonstration et back-office."""
     import datetime as dt
@@ -124,9 +131,10 @@ def demo(
         from opsn.referentiel.chargement import importer_millesimes
 
         # R4 : populations et EPCI en vigueur chaque année facturée, avant les factures
-        with console.status("Populations et EPCI par année (millésimes du référentiel)…"):
-            bilan = importer_millesimes()
-        console.print(f"Millésimes : {bilan.resume()}", highlight=False)
+        if millesimes:
+            with console.status("Populations et EPCI par année (millésimes du référentiel)…"):
+                bilan = importer_millesimes()
+            console.print(f"Millésimes : {bilan.resume()}", highlight=False)
         with console.status("Préparation des adhérents, conventions et usages…"):
             users = build_demo(today=dt.date.today(), issue_invoices=factures)
         table = Table(title="Comptes de démonstration", header_style="bold")
