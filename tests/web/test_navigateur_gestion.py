@@ -74,6 +74,12 @@ def test_every_staff_page_fits_a_phone(year_billed, live_server, browser, axe_so
         f"/catalogues/{cat.pk}/",
         f"/catalogues/{cat.pk}/nouvelle-version/",
         f"/catalogues/{cat.pk}/differences/",
+        f"/catalogues/{cat.pk}/nouvelle-version/?mode=prix",
+        "/?annee=2026",  # bloc « À compléter avant de facturer » (indices manquants)
+        "/conventions/importer/",
+        "/taches/",
+        "/operateur/identite/",
+        f"/adherents/{world['a'].pk}/identite/",
     ]
     page = new_page(browser, viewport)
     login(page, live_server.url, "facturation")
