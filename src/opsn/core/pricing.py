@@ -490,6 +490,7 @@ class Pricer:
         self._strata: dict[int, _CriteriaMemo] = {}
         self._exclusions: dict[int, _CriteriaMemo] = {}
         self._last_count: tuple[Member, CountingRule, int] | None = None
+        self._last_stratum: tuple[Member, StrataTable, object, StratumRow | None] | None = None
 
     def _plan(self, code: str) -> _ServicePlan:
         plan = self._plans.get(code)
@@ -500,6 +501,11 @@ class Pricer:
     def _stratum(
         self, table: StrataTable, member: Member, quantities: dict[str, Decimal] | None = None
     ) -> StratumRow | None:
+        # plusieurs composantes d'un même service lisent la même table à la suite : la
+        # dernière réponse est gardée pour le même adhérent et les mêmes quantités
+        last = self._last_stratum
+        if last is not None and last[0] is member and last[1] is table and last[2] is quantities:
+            return last[3]
         memo = self._strata.get(id(table))
         if memo is None:
             memo = self._strata[id(table)] = _CriteriaMemo(
@@ -507,7 +513,9 @@ class Pricer:
                 table.population,
                 functools.partial(resolve_stratum, table),
             )
-        return memo(member, quantities)
+        row = memo(member, quantities)
+        self._last_stratum = (member, table, quantities, row)
+        return row
 
     def _counted(self, rule: CountingRule, member: Member) -> int:
         """R6 : rattachés comptés (exclusions mémorisées ; compte gardé pour l'adhérent en
