@@ -11,10 +11,12 @@ import json
 import re
 from decimal import Decimal
 
+import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from opsn.facturation.billing import billing_preview, billing_run
-from opsn.gestion import bridge, selectors
+from opsn.gestion import bridge, selectors, services
 from opsn.gestion.identites_demo import fill_member, fill_operator
 from opsn.gestion.models import (
     AuditEntry,
@@ -268,6 +270,17 @@ def test_deleting_a_wrong_usage_or_intervention_is_audited_and_refused_once_invo
     assert "déjà facturée" in text(refused)
     response = tech.post(f"/releves/{late.pk}/supprimer/", {"motif": "x"})
     assert response.status_code == 400 and UsageRecord.objects.filter(pk=late.pk).exists()
+    # ni corrigé : la nouvelle saisie du même relevé est refusée, la valeur reste
+    with pytest.raises(ValidationError, match="déjà facturée"):
+        services.usage_record(
+            actor=world["users"]["technicien"],
+            member=a,
+            year=2020,
+            counter="donnees_go",
+            quantity=Decimal(7),
+        )
+    late.refresh_from_db()
+    assert late.quantity == 3
     # le référent ne supprime rien ; un autre opérateur ne voit rien
     referent = client_for(world["users"]["referent_a"])
     assert referent.post(f"/releves/{late.pk}/supprimer/").status_code == 403

@@ -363,6 +363,17 @@ def usage_record(
         errors["counter"] = ["compteur absent ou trop long."]
     if errors:
         raise ValidationError(errors)
+    number = invoiced_year(member, year)
+    if number:
+        # comme la suppression : une année facturée ne change plus ; un avoir la corrige
+        raise ValidationError(
+            {
+                "year": [
+                    f"L'année {year} est déjà facturée (facture {number}) : ses relevés ne se "
+                    "modifient plus ; corrigez la facture par un avoir."
+                ]
+            }
+        )
     with acting_as(actor), transaction.atomic():
         record, _ = UsageRecord.objects.update_or_create(
             member=member,
