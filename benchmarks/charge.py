@@ -38,20 +38,18 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from essai_serveur import (  # même dossier : lancé comme script
+    Results,
     child_env,
     free_port,
-    percentile,
+    latency_table,
     run,
     start_server,
     stop_server,
@@ -127,13 +125,6 @@ def discover(base: str, opener: urllib.request.OpenerDirector) -> dict[str, list
         "fiche adhérent": member_urls[::step_m][:SAMPLE],
         "facture": invoice_urls[::step_i][:SAMPLE],
     }
-
-
-@dataclass
-class Results:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    sent: int = 0
 
 
 async def fetch(port: int, path: str, cookie: str) -> tuple[int, bytes]:
@@ -214,34 +205,7 @@ def report(results: Results, elapsed: float, args: argparse.Namespace, prep: flo
         f"processus, pause {args.pause:g} s ; Python {platform.python_version()}, "
         f"{os.cpu_count()} cœurs ; préparation (hors mesure) {prep:.1f} s\n"
     )
-    print(f"{'page':<22}{'requêtes':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'erreurs':>9}")
-    every: list[float] = []
-    errors = 0
-    for page in PAGES:
-        values = results.latencies.get(page, [])
-        errs = results.errors.get(page, [])
-        every.extend(values)
-        errors += len(errs)
-        print(
-            f"{page:<22}{len(values) + len(errs):>10}{percentile(values, 50):>10.1f}"
-            f"{percentile(values, 99):>10.1f}{max(values, default=float('nan')):>10.1f}"
-            f"{len(errs):>9}"
-        )
-    total = len(every) + errors
-    p50, p99 = percentile(every, 50), percentile(every, 99)
-    rps = total / elapsed if elapsed else 0.0
-    print(
-        f"{'total':<22}{total:>10}{p50:>10.1f}{p99:>10.1f}"
-        f"{max(every, default=float('nan')):>10.1f}{errors:>9}"
-    )
-    if every:
-        print(f"\nmoyenne {statistics.fmean(every):.1f} ms ; {rps:.1f} requêtes/s")
-    for page, errs in results.errors.items():
-        for message in sorted(set(errs))[:5]:
-            print(f"erreur ({page}) : {message}")
-    verdict = "atteinte" if p99 < TARGET_P99_MS and errors == 0 else "NON atteinte"
-    print(f"Cible p99 < {TARGET_P99_MS:.0f} ms et 0 erreur : {verdict}")
-    return f"p50_ms={p50:.1f} p99_ms={p99:.1f} rps={rps:.1f} errors={errors}"
+    return latency_table(results, list(PAGES), elapsed, TARGET_P99_MS, "page", 22)
 
 
 def main() -> None:

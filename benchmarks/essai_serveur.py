@@ -7,10 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +99,55 @@ def stop_server(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@dataclass
+class Results:
+    """Latences (ms) et erreurs par page ou appel, requêtes envoyées."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    sent: int = 0
+
+
+def latency_table(
+    results: Results,
+    names: list[str],
+    elapsed: float,
+    target_p99_ms: float,
+    title: str,
+    width: int,
+) -> str:
+    """Imprime p50, p99, max et erreurs par nom puis au total, la moyenne, les requêtes par
+    seconde et le verdict (p99 sous la cible, aucune erreur) ; rend la ligne lisible par une
+    machine."""
+    print(
+        f"{title:<{width}}{'requêtes':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'erreurs':>9}"
+    )
+    every: list[float] = []
+    errors = 0
+    for name in names:
+        values = results.latencies.get(name, [])
+        errs = results.errors.get(name, [])
+        every.extend(values)
+        errors += len(errs)
+        print(
+            f"{name:<{width}}{len(values) + len(errs):>10}{percentile(values, 50):>10.1f}"
+            f"{percentile(values, 99):>10.1f}{max(values, default=float('nan')):>10.1f}"
+            f"{len(errs):>9}"
+        )
+    total = len(every) + errors
+    p50, p99 = percentile(every, 50), percentile(every, 99)
+    rps = total / elapsed if elapsed else 0.0
+    print(
+        f"{'total':<{width}}{total:>10}{p50:>10.1f}{p99:>10.1f}"
+        f"{max(every, default=float('nan')):>10.1f}{errors:>9}"
+    )
+    if every:
+        print(f"\nmoyenne {statistics.fmean(every):.1f} ms ; {rps:.1f} requêtes/s")
+    for name, errs in results.errors.items():
+        for message in sorted(set(errs))[:5]:
+            print(f"erreur ({name}) : {message}")
+    verdict = "atteinte" if p99 < target_p99_ms and errors == 0 else "NON atteinte"
+    print(f"Cible p99 < {target_p99_ms:.0f} ms et 0 erreur : {verdict}")
+    return f"p50_ms={p50:.1f} p99_ms={p99:.1f} rps={rps:.1f} errors={errors}"

@@ -36,20 +36,18 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from essai_serveur import (  # même dossier : lancé comme script
+    Results,
     child_env,
     free_port,
-    percentile,
+    latency_table,
     run,
     start_server,
     stop_server,
@@ -128,13 +126,6 @@ def plan(towns: list[tuple[str, str]]) -> list[tuple[str, str, str, bytes | None
     return items
 
 
-@dataclass
-class Results:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    sent: int = 0
-
-
 async def fetch(port: int, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -206,34 +197,7 @@ def report(results: Results, elapsed: float, args: argparse.Namespace) -> str:
         f"{args.processus} processus, pause {args.pause:g} s ; {args.communes} communes ; Python "
         f"{platform.python_version()}, {os.cpu_count()} cœurs\n"
     )
-    print(f"{'appel':<16}{'requêtes':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'erreurs':>9}")
-    every: list[float] = []
-    errors = 0
-    for call in CALLS:
-        values = results.latencies.get(call, [])
-        errs = results.errors.get(call, [])
-        every.extend(values)
-        errors += len(errs)
-        print(
-            f"{call:<16}{len(values) + len(errs):>10}{percentile(values, 50):>10.1f}"
-            f"{percentile(values, 99):>10.1f}{max(values, default=float('nan')):>10.1f}"
-            f"{len(errs):>9}"
-        )
-    total = len(every) + errors
-    p50, p99 = percentile(every, 50), percentile(every, 99)
-    rps = total / elapsed if elapsed else 0.0
-    print(
-        f"{'total':<16}{total:>10}{p50:>10.1f}{p99:>10.1f}"
-        f"{max(every, default=float('nan')):>10.1f}{errors:>9}"
-    )
-    if every:
-        print(f"\nmoyenne {statistics.fmean(every):.1f} ms ; {rps:.1f} requêtes/s")
-    for call, errs in results.errors.items():
-        for message in sorted(set(errs))[:5]:
-            print(f"erreur ({call}) : {message}")
-    verdict = "atteinte" if p99 < TARGET_P99_MS and errors == 0 else "NON atteinte"
-    print(f"Cible p99 < {TARGET_P99_MS:.0f} ms et 0 erreur : {verdict}")
-    return f"p50_ms={p50:.1f} p99_ms={p99:.1f} rps={rps:.1f} errors={errors}"
+    return latency_table(results, list(CALLS), elapsed, TARGET_P99_MS, "appel", 16)
 
 
 def main() -> None:
