@@ -21,7 +21,9 @@ app = typer.Typer(
 )
 
 console = Console(width=140)
-err = Console(stderr=True)
+# erreurs sans retour à la ligne inséré : le terminal replie, un chemin de fichier reste
+# entier (copiable, lisible par un script), quelle que soit la largeur
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
