@@ -43,6 +43,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (réglage par défaut de la suite) : un processus par cœur, au plus 4 ; chaque
+    processus a sa base de test (SQLite en mémoire, ou `test_opsn_gwN` sous PostgreSQL) et
+    ses navigateurs, au-delà de 4 la mémoire compte plus que les cœurs."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _flush_lifts_the_issued_guard():
     """Vider toute la base entre deux tests transactionnels (`flush`) est la seule

@@ -483,17 +483,32 @@ def _bad_query(client: Client, role: str, url: str, keys: list[str], data: st.Da
 # -- le test -----------------------------------------------------------------------------------
 
 
-def test_bad_input_never_gives_a_server_error(site) -> None:
-    world, clients = site["world"], site["clients"]
-    crawls: dict[str, Crawl] = {}
-    for role, client in clients.items():
-        # toutes les adresses sans paramètre, puis les liens des pages
-        starts = ["/", *(f"/{t}" for t in resolver_routes().values() if "<" not in t)]
-        starts += [f"/factures/?annee={y}" for y in (2020, 2021)] + ["/facturation/?annee=2022"]
-        starts += ["/admin/"] if role == "plateforme" else []
-        crawls[role] = crawl(client, starts)
+# comptes du jeu (`site`) : un test par compte, que les processus de la suite se partagent
+ROLES = (
+    "anonyme",
+    "admin",
+    "facturation",
+    "technicien",
+    "referent_a",
+    "facturation_gn",
+    "plateforme",
+)
 
-    # 1. la découverte couvre l'application
+
+def _crawl(site: dict[str, Any], role: str) -> Crawl:
+    """Toutes les adresses sans paramètre, puis les liens des pages, pour ce compte."""
+    starts = ["/", *(f"/{t}" for t in resolver_routes().values() if "<" not in t)]
+    starts += [f"/factures/?annee={y}" for y in (2020, 2021)] + ["/facturation/?annee=2022"]
+    starts += ["/admin/"] if role == "plateforme" else []
+    return crawl(site["clients"][role], starts)
+
+
+def test_the_crawl_reaches_every_form_and_address(site) -> None:
+    """La découverte couvre l'application : chaque adresse du résolveur est atteinte par au
+    moins un compte, les formulaires connus sont trouvés, les paramètres de requête relevés."""
+    world = site["world"]
+    assert set(site["clients"]) == set(ROLES)
+    crawls = {role: _crawl(site, role) for role in ROLES}
     forms = [(role, f) for role, c in crawls.items() for f in c.forms.values()]
     assert forms, "aucun formulaire trouvé"
     actions = {urlsplit(f.action).path for _, f in forms}
@@ -520,24 +535,30 @@ def test_bad_input_never_gives_a_server_error(site) -> None:
     assert not missing, f"adresses jamais atteintes par le parcours : {sorted(missing)}"
     query_keys = set().union(*(c.query_keys for c in crawls.values())) | view_query_keys()
     assert {"annee", "operateur", "q", "type", "format"} <= query_keys, query_keys
-    pages = sorted(
-        {(role, u) for role, c in crawls.items() for u, s in c.pages.items() if s == 200}
-    )
 
-    # 2. des valeurs invalides dans chaque formulaire et chaque paramètre de requête : une
+
+@pytest.mark.parametrize("role", ROLES)
+def test_bad_input_never_gives_a_server_error(site, role: str) -> None:
+    client = site["clients"][role]
+    found = _crawl(site, role)
+    # paramètres de requête : ceux que ce compte voit dans ses pages et ceux que les vues lisent
+    keys = sorted(found.query_keys | view_query_keys())
+    pages = sorted(u for u, status in found.pages.items() if status == 200)
+    assert pages, f"{role} : aucune page atteinte"
+
+    # des valeurs invalides dans chaque formulaire et chaque paramètre de requête : une
     # série d'exemples par formulaire (et par page), pour que chacun soit vraiment essayé
-    for role, form in _one_per_route(forms):
-        _examples(FORM_EXAMPLES, lambda data, r=role, f=form: _bad_form(clients[r], r, f, data))
-    keys = sorted(query_keys)
-    for role, url in _one_per_route([(r, FormSpec(u, u, "get", ())) for r, u in pages]):
+    for _, form in _one_per_route([(role, f) for f in found.forms.values()]):
+        _examples(FORM_EXAMPLES, lambda data, f=form: _bad_form(client, role, f, data))
+    for _, url in _one_per_route([(role, FormSpec(u, u, "get", ())) for u in pages]):
         _examples(
             QUERY_EXAMPLES,
-            lambda data, r=role, u=url.action: _bad_query(clients[r], r, u, keys, data),
+            lambda data, u=url.action: _bad_query(client, role, u, keys, data),
         )
 
-    # 3. ensuite, chaque page relevée répond encore, pour chaque rôle
-    for role, url in pages:
-        response = clients[role].get(url)
+    # ensuite, chaque page relevée répond encore
+    for url in pages:
+        response = client.get(url)
         response.close()
         assert response.status_code < 500, (role, url)
 

@@ -81,17 +81,22 @@ def axe_source(pytestconfig, tmp_path_factory) -> str:
     folder = cache.mkdir("axe-core") if cache is not None else tmp_path_factory.mktemp("axe")
     script = Path(folder) / "axe.min.js"
     if not script.exists():
+        packed = tmp_path_factory.mktemp("axe-pack")
         subprocess.run(
-            ["npm", "pack", "axe-core@4", "--pack-destination", str(folder), "--silent"],
+            ["npm", "pack", "axe-core@4", "--pack-destination", str(packed), "--silent"],
             check=True,
             timeout=300,
             capture_output=True,
         )
-        archive = sorted(Path(folder).glob("axe-core-*.tgz"))[-1]
+        archive = sorted(packed.glob("axe-core-*.tgz"))[-1]
         with tarfile.open(archive) as tar:
             member = tar.extractfile("package/axe.min.js")
             assert member is not None
-            script.write_bytes(member.read())
+            # écrit à côté puis renommé : un autre processus de la suite (pytest-xdist) qui
+            # le lirait au même moment ne voit jamais un fichier à moitié écrit
+            partial = script.with_name(f"axe.min.js.{os.getpid()}")
+            partial.write_bytes(member.read())
+            os.replace(partial, script)
     return script.read_text(encoding="utf-8")
 
 
