@@ -371,10 +371,11 @@ def _walk(viewer: Viewer, all_routes: list[Route]) -> tuple[list[str], int]:
     hidden = viewer.secrets()
     problems: list[str] = []
     count = 0
+    # état avant chaque adresse : celui relevé après la précédente (rien d'autre n'écrit)
+    before = dump(viewer.watched())
     for route in all_routes:
         if route.name in SKIPPED_NAMES:
             continue
-        before = dump(viewer.watched())
         shown = (
             hidden - viewer.public_identity()
             if getattr(route.view, "opsn_public", False)
@@ -393,7 +394,9 @@ def _walk(viewer: Viewer, all_routes: list[Route]) -> tuple[list[str], int]:
             leaked = sorted(s for s in shown if s in body)
             if leaked:
                 problems.append(f"{where} : révèle {leaked[:5]}")
-        changes = _diff(before, dump(viewer.watched()))
+        after = dump(viewer.watched())
+        changes = _diff(before, after)
+        before = after
         if changes:
             problems.append(f"{viewer.label} /{route.template} : écritures {changes}")
     assert "_auth_user_id" in client.session, f"{viewer.label} : déconnecté pendant le parcours"
