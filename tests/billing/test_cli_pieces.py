@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .campagnes import opsn, prepare_demo, start
+from .campagnes import opsn, start
 
 
 def _run(env: dict, *args: str):
@@ -18,11 +18,13 @@ def _run(env: dict, *args: str):
     return proc.returncode, out, err
 
 
-def test_drafts_credit_journal_and_conformity_from_the_command_line(file_db_env) -> None:
-    env = file_db_env
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        pytest.skip("l'altération hors application se fait ici sur le fichier SQLite")
-    prepare_demo(env)
+# Condition vérifiée avant les fixtures : pas de démonstration construite pour rien.
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="l'altération hors application se fait ici sur le fichier SQLite",
+)
+def test_drafts_credit_journal_and_conformity_from_the_command_line(demo_db_env) -> None:
+    env = demo_db_env
     base = ["--annee", "2021", "--operateur", "cdg82"]
     opsn(env, "facturer", *base, "--apply", "--brouillons", "--date-emission", "2022-01-15")
     out = opsn(env, "factures", "emettre", *base, "--date-emission", "2022-01-15").stdout

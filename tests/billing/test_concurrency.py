@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from .campagnes import APPLY, check_final_state, dry_run, prepare_demo, start, state
+from .campagnes import APPLY, check_final_state, dry_run, start, state
 
 PROCESSES = 3
 
 
-def test_simultaneous_billing_runs_issue_one_set_of_invoices(file_db_env) -> None:
-    env = file_db_env
-    prepare_demo(env)
+def test_simultaneous_billing_runs_issue_one_set_of_invoices(demo_db_env) -> None:
+    env = demo_db_env
     expected, _ = dry_run(env)
     procs = [start(env, *APPLY) for _ in range(PROCESSES)]
     outputs = [p.communicate(timeout=180) for p in procs]

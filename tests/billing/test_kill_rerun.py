@@ -15,7 +15,6 @@ from .campagnes import (
     check_intermediate_state,
     dry_run,
     opsn,
-    prepare_demo,
     start,
     state,
 )
@@ -24,9 +23,8 @@ KILLS = 22
 SEED = 20220115
 
 
-def test_kill_and_rerun_billing(file_db_env) -> None:
-    env = file_db_env
-    prepare_demo(env)
+def test_kill_and_rerun_billing(demo_db_env) -> None:
+    env = demo_db_env
     expected, dry_seconds = dry_run(env)
     assert sum(expected.values()) >= 20, "la démonstration doit donner de quoi facturer"
     full = dry_seconds * 1.2  # une campagne réelle ≈ la simulation + l'écriture

@@ -18,7 +18,7 @@ from collections import Counter
 
 from opsn.plateforme.taches import SUSPEND_ENV
 
-from .campagnes import HERE, ROOT, dry_run, opsn, prepare_demo, sql, start, state
+from .campagnes import HERE, ROOT, dry_run, opsn, sql, start, state
 
 YEAR = "2021"
 BILLING_USERS = {
@@ -79,10 +79,9 @@ def check_operator_billed(env: dict, operator: str, expected: Counter) -> int:
 
 
 def test_killed_worker_leaves_nothing_and_the_task_reruns_from_its_page(
-    file_db_env, tmp_path
+    demo_db_env, tmp_path
 ) -> None:
-    env = file_db_env
-    prepare_demo(env)
+    env = demo_db_env
     expected, _ = dry_run(env)
     operator = max(BILLING_USERS, key=lambda op: sum(expected_for(expected, op).values()))
     mine = expected_for(expected, operator)
@@ -131,9 +130,8 @@ def test_killed_worker_leaves_nothing_and_the_task_reruns_from_its_page(
     assert "voir la relance" in pages(env, "lire", user, url)["page"]
 
 
-def test_two_workers_share_the_queue_and_the_archive_is_downloadable(file_db_env, tmp_path) -> None:
-    env = file_db_env
-    prepare_demo(env)
+def test_two_workers_share_the_queue_and_the_archive_is_downloadable(demo_db_env, tmp_path) -> None:
+    env = demo_db_env
     expected, _ = dry_run(env)
     urls = {op: launch_billing(env, op) for op in BILLING_USERS}
     workers = [start(env, "travailleur", "--une-fois") for _ in range(2)]
