@@ -80,9 +80,13 @@ def _close_other_postgres_sessions(request):
         return
     request.getfixturevalue("django_db_setup")
     blocker = request.getfixturevalue("django_db_blocker")
-    yield
     from django.db import connection
 
+    yield
+    # aucune base de test créée quand aucun test choisi n'en utilise (tests multi-processus
+    # seuls) : la connexion désigne encore la base de DATABASE_URL, il n'y a rien à fermer
+    if not connection.settings_dict["NAME"].startswith("test_"):
+        return
     with blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
