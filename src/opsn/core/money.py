@@ -52,7 +52,7 @@ def fmt_fr(value: Decimal) -> str:
     q = round_cents(value)
     sign = "-" if q < 0 else ""
     units, cents = f"{abs(q):.2f}".split(".")
-    groups = []
+    groups: list[str] = []
     while units:
         groups.insert(0, units[-3:])
         units = units[:-3]

@@ -232,6 +232,11 @@ class _Priced:
         "stratum",
         "unit_price",
     )
+    # n-uplets de longueur libre pour le typage : on les déplie dans `Line(...)`
+    head: tuple
+    mid: tuple
+    pre: tuple
+    post: tuple
 
     def __init__(
         self,
@@ -253,12 +258,12 @@ class _Priced:
         self.revision = revision
         service, comp = cp.service, cp.comp
         one = None if unit_price is None else round_cents(unit_price)
-        self.mid = (status, _ONE, comp.unit, unit_price, one, cp.vat, comp.clause, stratum)
-        self.mid += (base_amount, base_year, revision)
-        self.head = (service.code, service.label, comp.code, comp.label, service.family)
-        self.head += self.mid
+        mid: tuple = (status, _ONE, comp.unit, unit_price, one, cp.vat, comp.clause, stratum)
+        self.mid = mid = (*mid, base_amount, base_year, revision)
+        ident: tuple = (service.code, service.label, comp.code, comp.label, service.family)
+        self.head = (*ident, *mid)
         # autour de la quantité, de l'unité, du prix unitaire et du montant
-        self.pre = (*self.head[:5], status)
+        self.pre = (*ident, status)
         self.post = (cp.vat, comp.clause, stratum, base_amount, base_year, revision)
 
 
@@ -419,7 +424,7 @@ class _CriteriaMemo:
         key: list = [member.kind, member.nature, member.categories]
         for dim, ordered in self.dims:
             if dim == "population":
-                value: object = member.population(self.population)
+                value: Any = member.population(self.population)
             elif dim == "agents":
                 value = member.agents
             elif dim == "budget_keur":
@@ -460,7 +465,7 @@ def _grid_key(
     key: list = [member.kind, _text(entered)]
     for dim, population, ordered in dims:
         if dim == "population":
-            value: object = member.population(population)
+            value: Any = member.population(population)
         elif dim == "agents":
             value = member.agents
         else:
@@ -749,7 +754,7 @@ class Pricer:
                 heads = self._heads(plan, phase_now, member, sub)
             if heads is not None:  # que des composantes « un » à montant fixe
                 for head, service, comp in heads:
-                    append(Line(*head, name, service, comp, phase_now, "", ""))
+                    append(Line(*head, name, service, comp, phase_now, "", ""))  # type: ignore[call-arg]
                 continue
             amounts = sub.amounts
             for cp in plan.by_phase[phase_now]:
@@ -761,9 +766,9 @@ class Pricer:
                         and (cp.fixed_kind or not amounts or cp.comp.code not in amounts)
                         else self._priced(cp, member, sub)
                     )
-                    line = Line(
+                    line = Line(  # type: ignore[call-arg]
                         *priced.head, name, cp.service, cp.comp, phase_now, "", priced.origin
-                    )  # type: ignore[misc]
+                    )
                     if cp.population is not None:
                         line.population_ref = (member, cp.population)
                     append(line)
@@ -776,7 +781,7 @@ class Pricer:
                     for child in member.attached:
                         if child.kind == "commune":
                             priced = self._priced(cp, child, sub)
-                            line = Line(
+                            line = Line(  # type: ignore[call-arg]
                                 service.code,
                                 service.label,
                                 comp.code,
@@ -826,29 +831,29 @@ class Pricer:
                     raise PricingError(
                         f"{name} : quantité négative ({quantity}) pour « {plan.service.label} »."
                     )
-                priced = cp.fixed
-                if priced is None or not (
+                fixed = cp.fixed
+                if fixed is None or not (
                     cp.fixed_kind or not amounts or cp.comp.code not in amounts
                 ):
                     append(self._line(cp, member, sub, quantity, phase_now, name, "", qty_note))
                     continue
-                unit_price = priced.unit_price
+                unit_price = fixed.unit_price
                 append(
-                    Line(
-                        *priced.pre,
+                    Line(  # type: ignore[call-arg]
+                        *fixed.pre,
                         quantity,
                         cp.comp.unit,
                         unit_price,
                         None
                         if unit_price is None
                         else (unit_price * quantity).quantize(CENT, ROUND_HALF_UP),
-                        *priced.post,
+                        *fixed.post,
                         name,
                         cp.service,
                         cp.comp,
                         phase_now,
                         qty_note,
-                        priced.origin,
+                        fixed.origin,
                     )
                 )
         return lines
