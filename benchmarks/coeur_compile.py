@@ -7,8 +7,10 @@ de mypy, qui produit des modules C à partir du code typé), puis lance `tarific
 sur cette copie et sur le code du dépôt, avec les mêmes adhérents (même graine), et
 vérifie que les deux donnent les mêmes lignes et le même total.
 
-Usage (mypy n'est pas une dépendance du projet ; il faut gcc et les en-têtes de Python) :
-    python3 -m uv run --with mypy --with setuptools python benchmarks/coeur_compile.py [--membres 100000]
+Usage (mypy et setuptools ne sont pas des dépendances du projet ; il faut aussi gcc et les
+en-têtes de Python) :
+    python3 -m uv run --with mypy --with setuptools python benchmarks/coeur_compile.py \
+        [--membres 100000]
 
 Dernière ligne :
 `compiled_members_per_s=… python_members_per_s=… lines=… total_ht=… identical=yes|no`
@@ -40,8 +42,8 @@ def compile_copy(folder: Path) -> None:
     if result.returncode != 0 or not list((folder / "opsn" / "core").glob("pricing.*.so")):
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
         raise SystemExit(
-            "La compilation par mypyc a échoué (il faut mypy, setuptools, gcc et les en-têtes de Python) :\n"
-            + tail
+            "La compilation par mypyc a échoué (il faut mypy, setuptools, gcc et les en-têtes "
+            "de Python) :\n" + tail
         )
 
 

@@ -4,11 +4,13 @@ avec la démonstration déjà en place."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import sqlite3
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -68,6 +70,20 @@ def _subprocess_env(data_dir: Path) -> dict:
     return env
 
 
+@contextlib.contextmanager
+def _pg_database(url: str, prefix: str) -> Iterator[str]:
+    """Base PostgreSQL jetable `<prefix>_<hex>` sur le serveur de DATABASE_URL : son URL,
+    puis la base supprimée (connexions comprises) quoi qu'il arrive."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with _pg_admin(url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with _pg_admin(url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def file_db_env(tmp_path):
     """Environnement d'un sous-processus `opsn` sur une base à lui : SQLite dans tmp_path,
@@ -77,15 +93,9 @@ def file_db_env(tmp_path):
     if url is None:
         yield env
         return
-    name = f"opsn_kill_{secrets.token_hex(4)}"
-    with _pg_admin(url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env["DATABASE_URL"] = _with_database(url, name)
-    try:
+    with _pg_database(url, "opsn_kill") as name:
+        env["DATABASE_URL"] = _with_database(url, name)
         yield env
-    finally:
-        with _pg_admin(url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class DemoModel(NamedTuple):
@@ -121,18 +131,12 @@ def _demo_model(tmp_path_factory):
         _settle_sqlite(directory / "opsn.sqlite3")
         yield DemoModel(directory, None)
         return
-    name = f"opsn_modele_{secrets.token_hex(4)}"
-    with _pg_admin(url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env["DATABASE_URL"] = _with_database(url, name)
-    try:
+    with _pg_database(url, "opsn_modele") as name:
+        env["DATABASE_URL"] = _with_database(url, name)
         # Le sous-processus a fini : plus aucune connexion ouverte sur le modèle, condition
         # pour qu'il serve de gabarit à CREATE DATABASE … TEMPLATE.
         prepare_demo(env)
         yield DemoModel(directory, name)
-    finally:
-        with _pg_admin(url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
