@@ -1,16 +1,13 @@
-"""Essai : le cœur de tarification compilé par mypyc, comparé au même cœur en Python.
+"""Le cœur de tarification compilé (`opsn coeur compiler`) comparé au même cœur en Python.
 
-Mesure de quoi décider (issue 12 : 50 000 adhérents par seconde sur un cœur) : le produit
-reste en Python pur ; ce banc compile, dans un dossier temporaire, une copie de
-`opsn.core.pricing`, `opsn.core.money` et `opsn.core.members` avec mypyc (le compilateur
-de mypy, qui produit des modules C à partir du code typé), puis lance `tarification.py`
-sur cette copie et sur le code du dépôt, avec les mêmes adhérents (même graine), et
-vérifie que les deux donnent les mêmes lignes et le même total.
+Compile le cœur dans un dossier de cache temporaire (`OPSN_CACHE`, par le mécanisme du
+produit : `opsn.core.native`), puis lance `tarification.py` deux fois sur les mêmes
+adhérents (même graine) : cœur compilé, puis Python pur (`OPSN_COEUR_NATIF=0`) ; vérifie que
+les deux donnent les mêmes lignes et le même total.
 
-Usage (mypy et setuptools ne sont pas des dépendances du projet ; il faut aussi gcc et les
-en-têtes de Python) :
-    python3 -m uv run --with mypy --with setuptools python benchmarks/coeur_compile.py \
-        [--membres 100000]
+Usage (il faut un compilateur C et les en-têtes de Python ; mypy et setuptools sont dans le
+groupe de dépendances `natif`, compris dans celui des tests) :
+    python3 -m uv run python benchmarks/coeur_compile.py [--membres 100000]
 
 Dernière ligne :
 `compiled_members_per_s=… python_members_per_s=… lines=… total_ht=… identical=yes|no`
@@ -21,37 +18,24 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("opsn/core/pricing.py", "opsn/core/money.py", "opsn/core/members.py")
 
 
-def compile_copy(folder: Path) -> None:
-    shutil.copytree(ROOT / "src" / "opsn", folder / "opsn")
-    result = subprocess.run(
-        [sys.executable, "-m", "mypyc", "--ignore-missing-imports", *MODULES],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0 or not list((folder / "opsn" / "core").glob("pricing.*.so")):
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise SystemExit(
-            "La compilation par mypyc a échoué (il faut mypy, setuptools, gcc et les en-têtes "
-            "de Python) :\n" + tail
-        )
+def run(args: list[str], env: dict[str, str], allowed: tuple[int, ...] = (0,)) -> str:
+    out = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode not in allowed:
+        raise SystemExit(f"{' '.join(args[1:3])} a échoué :\n{(out.stdout + out.stderr)[-2000:]}")
+    return out.stdout
 
 
-def measure(members: int, pythonpath: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    out = subprocess.run(
+def measure(members: int, env: dict[str, str]) -> dict[str, str]:
+    # code 1 : cible non atteinte, le banc l'a dit
+    text = run(
         [
             sys.executable,
             str(ROOT / "benchmarks" / "tarification.py"),
@@ -59,21 +43,19 @@ def measure(members: int, pythonpath: str | None) -> dict[str, str]:
             str(members),
             "--sans-passe-memoire",
         ],
-        env=env,
-        capture_output=True,
-        text=True,
+        env,
+        allowed=(0, 1),
     )
-    if out.returncode not in (0, 1):  # 1 : cible non atteinte, le banc l'a dit
-        raise SystemExit(f"tarification.py a échoué :\n{out.stderr[-2000:]}")
     found = {}
     for key, pattern in (
+        ("core", r"cœur : (.+)"),
         ("rate", r"adhérents/s\s+(\d+)"),
         ("lines", r"lignes\s+(\d+)"),
         ("total", r"total HT\s+([\d.]+)"),
     ):
-        match = re.search(pattern, out.stdout)
+        match = re.search(pattern, text)
         if match is None:
-            raise SystemExit(f"sortie de tarification.py inattendue :\n{out.stdout[-2000:]}")
+            raise SystemExit(f"sortie de tarification.py inattendue :\n{text[-2000:]}")
         found[key] = match.group(1)
     return found
 
@@ -82,12 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--membres", type=int, default=100_000, help="nombre d'adhérents")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="opsn-mypyc-") as tmp:
-        folder = Path(tmp)
-        print(f"Compilation par mypyc de {', '.join(MODULES)}…", flush=True)
-        compile_copy(folder)
-        compiled = measure(args.membres, str(folder))
-        python = measure(args.membres, None)
+    with tempfile.TemporaryDirectory(prefix="opsn-cache-") as cache:
+        env = {**os.environ, "OPSN_CACHE": cache}
+        env.pop("OPSN_COEUR_NATIF", None)
+        print("Compilation du cœur (opsn coeur compiler)…", flush=True)
+        run([sys.executable, "-m", "opsn", "coeur", "compiler"], env)
+        compiled = measure(args.membres, env)
+        python = measure(args.membres, {**env, "OPSN_COEUR_NATIF": "0"})
+    if not compiled["core"].startswith("compilé") or python["core"] != "Python pur":
+        raise SystemExit(f"cœurs inattendus : {compiled['core']} / {python['core']}")
     identical = compiled["lines"] == python["lines"] and compiled["total"] == python["total"]
     print(f"  compilé (mypyc)  : {compiled['rate']} adhérents/s")
     print(f"  Python pur       : {python['rate']} adhérents/s")

@@ -421,9 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    from opsn.core import native
+
+    core = "compilé (opsn coeur compiler)" if native.active() else "Python pur"
     print(
         f"Python {sys.version.split()[0]} ({platform.python_implementation()}), "
-        f"{platform.machine()}, un seul processus"
+        f"{platform.machine()}, un seul processus ; cœur : {core}"
     )
     profiles = load_profiles()
     index = load_index("syntec")

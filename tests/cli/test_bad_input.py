@@ -352,6 +352,14 @@ CASES: dict[tuple[str, ...], list[Case]] = {
     ("serveur",): [
         Case(("serveur", "--port", "70000"), "valeur invalide pour « --port »", exit_code=2)
     ],
+    ("coeur", "compiler"): [
+        Case(
+            ("coeur", "compiler"),
+            "Dossier de cache inutilisable",
+            env={"OPSN_CACHE": under_a_file("cache")},
+        )
+    ],
+    ("coeur", "etat"): [Case(("coeur", "etat", "en-trop"), "argument(s) en trop", exit_code=2)],
     ("plateforme", "administrateur"): [
         Case(("plateforme", "administrateur", "a\x00b"), "Identifiant", db=True),
         Case(

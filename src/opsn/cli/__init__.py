@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from opsn.cli import (
     catalogue,  # noqa: F401
+    coeur,  # noqa: F401
     conventions,  # noqa: F401
     facturation,  # noqa: F401
     pieces,  # noqa: F401

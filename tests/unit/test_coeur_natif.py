@@ -1,0 +1,115 @@
+"""Cœur compilé (opsn.core.native) : chargé seulement pour ses sources exactes, et les tests
+du cœur passent dessus à l'identique."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from opsn.core import native
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _copy_sources(folder: Path) -> Path:
+    folder.mkdir()
+    for name in native.COMPILED:
+        shutil.copy2(native.CORE_DIR / f"{name}.py", folder / f"{name}.py")
+    return folder
+
+
+def _fake_build(core_dir: Path) -> Path:
+    built = native.build_dir(core_dir)
+    (built / "core").mkdir(parents=True)
+    (built / "COMPLET").write_text("essai", encoding="utf-8")
+    return built
+
+
+def test_a_build_is_loaded_only_for_its_exact_sources(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OPSN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("OPSN_COEUR_NATIF", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    sources = _copy_sources(tmp_path / "core")
+    assert native.activate([], sources) is None  # rien de compilé : Python pur
+    built = _fake_build(sources)
+    path: list[str] = ["python"]
+    assert native.activate(path, sources) == built
+    assert path == [str(built / "core"), "python"]
+    # une source modifiée change la clé : l'ancien module compilé n'est plus chargé
+    money = sources / "money.py"
+    money.write_text(money.read_text(encoding="utf-8") + "\n# modifié\n", encoding="utf-8")
+    assert native.source_key(sources) != built.name
+    stale: list[str] = ["python"]
+    assert native.activate(stale, sources) is None
+    assert stale == ["python"]
+
+
+def test_an_unfinished_build_is_never_loaded(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OPSN_CACHE", str(tmp_path / "cache"))
+    sources = _copy_sources(tmp_path / "core")
+    built = _fake_build(sources)
+    (built / "COMPLET").unlink()  # compilation interrompue avant la fin
+    assert native.activate([], sources) is None
+
+
+def test_the_switch_keeps_pure_python(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OPSN_CACHE", str(tmp_path / "cache"))
+    sources = _copy_sources(tmp_path / "core")
+    _fake_build(sources)
+    monkeypatch.setenv("OPSN_COEUR_NATIF", "0")
+    assert native.activate([], sources) is None
+
+
+def _c_compiler() -> bool:
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(cc) is not None
+
+
+@pytest.mark.skipif(not _c_compiler(), reason="pas de compilateur C : le cœur reste en Python")
+def test_compiled_core_passes_the_core_tests_unchanged(tmp_path) -> None:
+    pytest.importorskip("mypyc")
+    env = {**os.environ, "OPSN_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    env.pop("OPSN_COEUR_NATIF", None)
+
+    def opsn(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "opsn", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        return " ".join(out.stdout.split())
+
+    assert "Python pur" in opsn("coeur", "etat")
+    assert "Cœur compilé" in opsn("coeur", "compiler")
+    assert "Cœur compilé, chargé depuis" in opsn("coeur", "etat")
+    assert "Cœur compilé" in opsn("coeur", "compiler")  # déjà fait : rien ne change
+    # les tests du cœur (cas d'acceptation, règles, calcul, propriétés) sur le module compilé
+    tests = [
+        "tests/acceptance",
+        "tests/regles",
+        "tests/unit/test_pricing.py",
+        "tests/unit/test_properties.py",
+        "tests/unit/test_strata.py",
+    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout
