@@ -66,6 +66,28 @@ def test_the_switch_keeps_pure_python(tmp_path, monkeypatch) -> None:
     assert native.activate([], sources) is None
 
 
+def test_an_unreadable_build_falls_back_to_pure_python_with_a_warning(tmp_path) -> None:
+    env = {**os.environ, "OPSN_CACHE": str(tmp_path / "cache")}
+    env.pop("OPSN_COEUR_NATIF", None)
+    code = "from opsn.core import native; print(native.build_dir())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    built = Path(out.stdout.strip())
+    (built / "core").mkdir(parents=True)
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    (built / "core" / f"pricing{suffix}").write_bytes(b"pas une bibliotheque")
+    (built / "COMPLET").write_text("essai", encoding="utf-8")
+    check = (
+        "from opsn.core import native, pricing\n"
+        "print('ACTIF' if native.active() else 'PUR', pricing.__file__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("PUR ") and result.stdout.strip().endswith("pricing.py")
+    assert "Cœur compilé illisible" in result.stderr and "Python pur" in result.stderr
+
+
 def _c_compiler() -> bool:
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     return shutil.which(cc) is not None

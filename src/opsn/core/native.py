@@ -16,12 +16,14 @@ en-têtes de Python ; sans eux, le produit fonctionne de même, en Python pur.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import warnings
 from pathlib import Path
 
 from opsn.core.errors import OpsnError
@@ -67,8 +69,27 @@ def activate(package_path: list[str], core_dir: Path = CORE_DIR) -> Path | None:
     if not (folder / _DONE).is_file():
         return None
     package_path.insert(0, str(folder / "core"))
-    if str(folder) not in sys.path:
+    shared_added = str(folder) not in sys.path
+    if shared_added:
         sys.path.append(str(folder))  # bibliothèque commune des modules compilés
+    if core_dir != CORE_DIR:  # autres sources (tests) : rien à charger ici
+        return folder
+    try:  # chargés tout de suite : un module compilé illisible ne casse rien
+        for name in COMPILED:
+            importlib.import_module(f"opsn.core.{name}")
+    except ImportError as exc:
+        package_path.remove(str(folder / "core"))
+        if shared_added:
+            sys.path.remove(str(folder))
+        for name in COMPILED:
+            sys.modules.pop(f"opsn.core.{name}", None)
+        warnings.warn(
+            f"Cœur compilé illisible ({folder}) : {exc}. Calcul en Python pur ; relancez "
+            "« opsn coeur compiler » après avoir supprimé ce dossier.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
     return folder
 
 
@@ -124,18 +145,24 @@ def compile_core() -> Path:
                 f"les en-têtes de Python) ; le cœur reste en Python pur.\n{tail}"
             )
         staging = final.with_name(f"{final.name}.{os.getpid()}.partiel")
-        shutil.rmtree(staging, ignore_errors=True)
-        (staging / "core").mkdir(parents=True)
-        for path in shims:
-            shutil.copy2(path, staging / "core" / path.name)
-        for path in shared:
-            shutil.copy2(path, staging / path.name)
-        (staging / _DONE).write_text(
-            f"modules : {', '.join(COMPILED)}\npython : {sys.version.split()[0]}\n",
-            encoding="utf-8",
-        )
-        if final.exists():  # compilé entre-temps par un autre processus : on garde le sien
+        try:
             shutil.rmtree(staging, ignore_errors=True)
-            return final
-        os.replace(staging, final)
+            (staging / "core").mkdir(parents=True)
+            for path in shims:
+                shutil.copy2(path, staging / "core" / path.name)
+            for path in shared:
+                shutil.copy2(path, staging / path.name)
+            (staging / _DONE).write_text(
+                f"modules : {', '.join(COMPILED)}\npython : {sys.version.split()[0]}\n",
+                encoding="utf-8",
+            )
+            os.replace(staging, final)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if (final / _DONE).is_file():  # compilé au même moment par un autre processus
+                return final
+            raise OpsnError(
+                f"Impossible d'écrire le cœur compilé dans {final.parent} (place, droits) ; "
+                "le cœur reste en Python pur."
+            ) from None
     return final
