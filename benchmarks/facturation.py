@@ -1114,10 +1114,13 @@ def main(argv: list[str] | None = None) -> int:
         args.resultat.write_text(json.dumps(data, default=str), encoding="utf-8")
         return 0
 
+    from opsn.core import native
+
     say(
         f"Python {sys.version.split()[0]} ({platform.python_implementation()}), "
         f"{platform.machine()}, {os.cpu_count()} cœurs ; année facturée {YEAR}, "
-        f"émission au {ISSUED_ON:%d/%m/%Y} ; échelle {args.echelle:g}"
+        f"émission au {ISSUED_ON:%d/%m/%Y} ; échelle {args.echelle:g} ; cœur de tarification "
+        + ("compilé (opsn coeur compiler)" if native.active() else "en Python pur")
     )
     root = args.dossier or Path(tempfile.mkdtemp(prefix="opsn-banc-facturation-"))
     root = root.resolve()
