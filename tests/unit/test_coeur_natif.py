@@ -99,23 +99,23 @@ def test_compiled_core_passes_the_core_tests_unchanged(tmp_path) -> None:
     env = {**os.environ, "OPSN_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
     env.pop("OPSN_COEUR_NATIF", None)
 
-    def opsn(*args: str) -> str:
+    def run(*args: str) -> str:
         out = subprocess.run(
-            [sys.executable, "-m", "opsn", *args],
+            [sys.executable, "-m", *args],
             env=env,
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
             check=False,
         )
-        assert out.returncode == 0, out.stderr[-3000:]
+        assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
         return " ".join(out.stdout.split())
 
-    assert "Python pur" in opsn("coeur", "etat")
-    assert "Cœur compilé" in opsn("coeur", "compiler")
-    assert "Cœur compilé, chargé depuis" in opsn("coeur", "etat")
-    assert "Cœur compilé" in opsn("coeur", "compiler")  # déjà fait : rien ne change
+    assert "Python pur" in run("opsn", "coeur", "etat")
+    assert "Cœur compilé" in run("opsn", "coeur", "compiler")
+    assert "Cœur compilé, chargé depuis" in run("opsn", "coeur", "etat")
+    assert "Cœur compilé" in run("opsn", "coeur", "compiler")  # déjà fait : rien ne change
     # les tests du cœur (cas d'acceptation, règles, calcul, propriétés) sur le module compilé
     tests = [
         "tests/acceptance",
@@ -124,14 +124,5 @@ def test_compiled_core_passes_the_core_tests_unchanged(tmp_path) -> None:
         "tests/unit/test_properties.py",
         "tests/unit/test_strata.py",
     ]
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-4000:]
-    assert " passed" in run.stdout and "failed" not in run.stdout
+    report = run("pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests)
+    assert " passed" in report and "failed" not in report
