@@ -37,10 +37,50 @@ def _django() -> None:
     setup()
 
 
-def _migrate() -> None:
-    from django.core.management import call_command
+# verrou consultatif PostgreSQL des mises à jour du schéma (une seule à la fois)
+_MIGRATION_LOCK = 4241
 
-    call_command("migrate", interactive=False, verbosity=0)
+
+def _pending_migrations() -> bool:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
+def _migrate() -> None:
+    """Met la base à jour avant une commande. Plusieurs commandes démarrent souvent ensemble
+    (travailleurs, campagnes simultanées) : une base déjà à jour n'est pas touchée (pas de
+    signal de migration, donc les déclencheurs de garde des pièces émises restent en place) ;
+    sinon les mises à jour passent l'une après l'autre (verrou consultatif sous PostgreSQL,
+    verrou de fichier à côté de la base SQLite)."""
+    import contextlib
+    import fcntl
+    from pathlib import Path
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    if not _pending_migrations():
+        return
+    with contextlib.ExitStack() as stack:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK])
+            stack.callback(_advisory_unlock, connection)
+        elif connection.vendor == "sqlite":
+            name = str(connection.settings_dict["NAME"])
+            if name and ":memory:" not in name and "mode=memory" not in name:
+                lock = stack.enter_context(Path(f"{name}.migration.lock").open("a"))
+                fcntl.flock(lock, fcntl.LOCK_EX)
+        if _pending_migrations():  # un autre processus a pu la faire pendant l'attente
+            call_command("migrate", interactive=False, verbosity=0)
+
+
+def _advisory_unlock(connection: object) -> None:
+    with connection.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
 
 
 def _actor(username: str | None):  # noqa: ANN202
