@@ -3,8 +3,11 @@ démarrage de Django, acteur et opérateurs désignés en ligne de commande."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -55,10 +58,6 @@ def _migrate() -> None:
     signal de migration, donc les déclencheurs de garde des pièces émises restent en place) ;
     sinon les mises à jour passent l'une après l'autre (verrou consultatif sous PostgreSQL,
     verrou de fichier à côté de la base SQLite)."""
-    import contextlib
-    import fcntl
-    from pathlib import Path
-
     from django.core.management import call_command
     from django.db import connection
 
@@ -78,8 +77,8 @@ def _migrate() -> None:
             call_command("migrate", interactive=False, verbosity=0)
 
 
-def _advisory_unlock(connection: object) -> None:
-    with connection.cursor() as cursor:  # type: ignore[attr-defined]
+def _advisory_unlock(connection: Any) -> None:
+    with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
 
 

@@ -72,8 +72,6 @@ def activate(package_path: list[str], core_dir: Path = CORE_DIR) -> Path | None:
     shared_added = str(folder) not in sys.path
     if shared_added:
         sys.path.append(str(folder))  # bibliothèque commune des modules compilés
-    if core_dir != CORE_DIR:  # autres sources (tests) : rien à charger ici
-        return folder
     try:  # chargés tout de suite : un module compilé illisible ne casse rien
         for name in COMPILED:
             importlib.import_module(f"opsn.core.{name}")
