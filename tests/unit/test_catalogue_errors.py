@@ -307,3 +307,48 @@ def test_unknown_grid_dimension_is_refused() -> None:
     assert error.line == line_of(text, "dimension: volume_go")
     assert error.key == "grilles.adhesion_mutualisee.lignes.dimension"
     assert "dimension « volume_go » inconnue" in str(error)
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_too_deep_yaml_is_refused_with_its_line_before_composing(depth: int) -> None:
+    # Composé par libyaml (récursif, en C), 100 000 niveaux épuiseraient la pile du
+    # processus ; la profondeur est vérifiée avant, sur le fil des événements.
+    text = "code: x\nservices:\n  - " + "[" * depth + "]" * depth + "\n"
+    error = load_error(text)
+    assert "YAML trop imbriqué (plus de 50 niveaux)" in str(error)
+    assert error.line == 3
+
+
+def test_fifty_levels_are_read_and_fifty_one_are_not() -> None:
+    from opsn.core.yamlsrc import MAX_DEPTH, load_yaml
+
+    def nested(levels: int) -> str:  # racine + listes imbriquées + scalaire
+        return "[" * (levels - 1) + "1" + "]" * (levels - 1) + "\n"
+
+    value = load_yaml(FAKE, CatalogueError, text=nested(MAX_DEPTH))
+    for _ in range(MAX_DEPTH - 1):
+        value = value[0]
+    assert value == 1
+    with pytest.raises(CatalogueError, match="trop imbriqué"):
+        load_yaml(FAKE, CatalogueError, text=nested(MAX_DEPTH + 1))
+
+
+@pytest.mark.parametrize("prefix", ["", "\ufeff"], ids=["sans-bom", "bom"])
+def test_composed_positions_index_the_text_itself(prefix: str) -> None:
+    # L'édition des prix remplace le texte entre ces positions : elles doivent désigner la
+    # valeur dans le texte tel qu'il est, accents et marque d'ordre des octets compris.
+    from opsn.core.yamlsrc import compose
+
+    text = prefix + CDG82.replace("cdg82", "cdg82-é😀", 1)
+    root = compose(text)
+    seen = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node.value, list):
+            for item in node.value:
+                stack.extend(item if isinstance(item, tuple) else (item,))
+        elif not node.style and node.value:  # scalaire écrit tel quel (sans guillemets)
+            assert text[node.start_mark.index : node.end_mark.index] == node.value
+            seen += 1
+    assert seen > 500

@@ -26,6 +26,7 @@ from opsn.core.errors import OpsnError
 from opsn.core.index import IndexTable
 from opsn.core.model import Catalogue
 from opsn.core.money import fmt_fr
+from opsn.core.yamlsrc import compose
 
 CENT = Decimal("0.01")
 EDITABLE = ("montant", "a_renseigner")
@@ -114,7 +115,7 @@ def _items(node: Any) -> list[Any]:
 def anatomy(text: str, path: str = "catalogue.yaml") -> Anatomy:
     """Valide le catalogue (mêmes erreurs que `opsn catalogue verifier`) et repère ses prix."""
     catalogue = load_catalogue(Path(path), text=text)
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = compose(text)
     families = {f.code: f.label for f in catalogue.families}
     prices: list[PriceSite] = []
     years: dict[str, YearSite] = {}
