@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.db import models
+from django.db import connection, models
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.regex_helper import normalize
@@ -173,29 +173,37 @@ def _foreign(model: type[models.Model], viewer: Viewer) -> models.QuerySet | Non
     return qs
 
 
-def _row(obj: models.Model) -> tuple:
-    values = []
-    for f in obj._meta.concrete_fields:
-        value = getattr(obj, f.attname)
-        if isinstance(value, (bytes, memoryview)):
-            value = hashlib.sha256(bytes(value)).hexdigest()
-        values.append((f.attname, repr(value)))
-    return tuple(values)
-
-
-def dump(operators: list[Operator]) -> dict[str, list[tuple]]:
-    """Copie complète des lignes des opérateurs donnés et des données de la plateforme."""
-    result: dict[str, list[tuple]] = {}
+def _queries(operators: list[Operator]) -> list[tuple[str, str, list[str], tuple]]:
+    """Requêtes de la copie complète : lignes des opérateurs donnés, toutes colonnes, et
+    données de la plateforme. Compilées une fois par parcours (la copie est refaite après
+    chaque adresse)."""
+    sets: list[tuple[str, models.QuerySet]] = []
     for model in _tenant_models():
-        rows: list[tuple] = []
-        for operator in operators:
-            qs = _owned(model, operator)
-            rows += [_row(o) for o in qs.order_by("pk")]
-        result[model._meta.label] = rows
-    for model in GLOBAL_PROTECTED:
-        result[model._meta.label] = [_row(o) for o in model._base_manager.order_by("pk")]
-    platform_users = User.objects.filter(platform_admin__isnull=False).order_by("pk")
-    result["plateforme.users"] = [_row(u) for u in platform_users]
+        sets += [(model._meta.label, _owned(model, operator)) for operator in operators]
+    sets += [(model._meta.label, model._base_manager.all()) for model in GLOBAL_PROTECTED]
+    sets.append(("plateforme.users", User.objects.filter(platform_admin__isnull=False)))
+    queries = []
+    for label, qs in sets:
+        names = [f.attname for f in qs.model._meta.concrete_fields]
+        sql, params = qs.order_by("pk").values_list(*names).query.sql_with_params()
+        queries.append((label, sql, names, params))
+    return queries
+
+
+def dump(queries: list[tuple[str, str, list[str], tuple]]) -> dict[str, list[tuple]]:
+    """Copie complète des lignes que désignent `queries` (voir `_queries`)."""
+    result: dict[str, list[tuple]] = {}
+    with connection.cursor() as cursor:
+        for label, sql, names, params in queries:
+            cursor.execute(sql, params)
+            rows = result.setdefault(label, [])
+            for values in cursor.fetchall():
+                row = []
+                for name, value in zip(names, values, strict=True):
+                    if isinstance(value, (bytes, memoryview)):
+                        value = hashlib.sha256(bytes(value)).hexdigest()
+                    row.append((name, repr(value)))
+                rows.append(tuple(row))
     return result
 
 
@@ -372,7 +380,8 @@ def _walk(viewer: Viewer, all_routes: list[Route]) -> tuple[list[str], int]:
     problems: list[str] = []
     count = 0
     # état avant chaque adresse : celui relevé après la précédente (rien d'autre n'écrit)
-    before = dump(viewer.watched())
+    queries = _queries(viewer.watched())
+    before = dump(queries)
     for route in all_routes:
         if route.name in SKIPPED_NAMES:
             continue
@@ -394,7 +403,7 @@ def _walk(viewer: Viewer, all_routes: list[Route]) -> tuple[list[str], int]:
             leaked = sorted(s for s in shown if s in body)
             if leaked:
                 problems.append(f"{where} : révèle {leaked[:5]}")
-        after = dump(viewer.watched())
+        after = dump(queries)
         changes = _diff(before, after)
         before = after
         if changes:
