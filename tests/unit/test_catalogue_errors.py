@@ -352,3 +352,11 @@ def test_composed_positions_index_the_text_itself(prefix: str) -> None:
             assert text[node.start_mark.index : node.end_mark.index] == node.value
             seen += 1
     assert seen > 500
+
+
+def test_a_lone_surrogate_is_refused_with_its_line() -> None:
+    # Un texte décodé avec `surrogateescape` peut en porter ; libyaml lit de l'UTF-8.
+    text = mutate(CDG82, 'version: "2020"\n', 'version: "2020"\nnote: "\udcff"\n')
+    error = load_error(text)
+    assert "U+DCFF" in str(error) and "YAML invalide" in str(error)
+    assert error.line == line_of(text, "note: ")

@@ -169,3 +169,10 @@ def load_yaml(path: Path, error_cls: type[SourceError], text: str | None = None)
         raise error_cls(f"YAML invalide ({exc})", file=file) from None
     except RecursionError:
         raise error_cls(f"YAML trop imbriqué (plus de {MAX_DEPTH} niveaux)", file=file) from None
+    except UnicodeEncodeError as exc:  # libyaml lit de l'UTF-8 : un demi-caractère isolé
+        raise error_cls(
+            f"YAML invalide (caractère U+{ord(exc.object[exc.start]):04X} impossible à "
+            "encoder en UTF-8)",
+            file=file,
+            line=text.count("\n", 0, exc.start) + 1,
+        ) from None
