@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from opsn.facturation import motifs
 from opsn.facturation.billing import billing_preview, billing_run
 from opsn.facturation.conformite import fatal
 from opsn.gestion.models import BillingRun, Invoice, InvoiceStatus, Subscription
@@ -117,6 +118,7 @@ def test_p07_sur_devis_blocks_until_the_quote_amount_is_entered(load) -> None:
     assert bill.totals.gross == Decimal(CASES["P07"]["total_ttc"])
     assert len(bill.blocking) == CASES["P07"]["sur_devis"]
     assert "sur devis" in bill.blocking[0] and "R14" in bill.blocking[0], bill.blocking
+    assert {reason.kind for reason in bill.blocking} == {motifs.QUOTE}
     assert report.created == [] and not Invoice.objects.exists(), "R14 : aucune facture"
     run = BillingRun.objects.get()
     assert run.invoices_created == 0
@@ -143,6 +145,7 @@ def test_p09_missing_forfait_price_blocks_billing(load) -> None:
     assert bill.totals.gross == Decimal(CASES["P09"]["total_ttc"]), "la ligne chiffrée reste"
     assert len(bill.blocking) == CASES["P09"]["prix_manquant"], bill.blocking
     assert "prix manquant" in bill.blocking[0] and "R15" in bill.blocking[0]
+    assert {reason.kind for reason in bill.blocking} == {motifs.PRICE}
     assert not bill.billable
     assert not Invoice.objects.exists(), "R15 : aucune facture tant que le prix manque"
 

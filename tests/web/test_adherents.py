@@ -199,6 +199,9 @@ def test_quoted_amount_unblocks_billing_and_is_audited(world) -> None:
     staff = client_for(user)
     detail = text(staff.get(f"/conventions/{conv.pk}/"))
     assert f"/conventions/{conv.pk}/montants/" in detail
+    # la page de campagne range le motif (R14) et mène au formulaire qui le règle
+    campaign = staff.get("/facturation/?operateur=cdg82&annee=2021").content.decode()
+    assert f'<a href="/conventions/{conv.pk}/montants/">saisir le montant</a>' in campaign
     form = text(staff.get(f"/conventions/{conv.pk}/montants/"))
     assert "Prestation à la carte (€)" in form and "Sur devis sur la base" in form
     field = f"m_{sub.pk}_devis"

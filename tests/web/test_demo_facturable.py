@@ -112,6 +112,18 @@ def test_dashboard_links_missing_prices_and_identities(demo) -> None:
     assert f'href="/adherents/{member.pk}/identite/"' in source
 
 
+def test_dashboard_sends_issuer_gaps_to_the_operator_identity(demo) -> None:
+    Operator.objects.filter(code="cdg82").update(iban="", accountant_name="")
+    response = _client("facturation-cdg82").get("/?annee=2022")
+    source, page = response.content.decode(), _text(response)
+    assert "0 adhérent facturable sur 40 pour 2022, 40 bloqués" in page
+    assert "Identité de l'opérateur (émetteur) incomplète" in page
+    assert "Émetteur : IBAN du compte au Trésor manquant." in page
+    assert "Émetteur : comptable public assignataire manquant." in page
+    assert 'href="/operateur/identite/?operateur=cdg82"' in source
+    assert "Autres motifs" not in page and "Identités des débiteurs" not in page
+
+
 def test_evolution_report_has_a_labelled_bar_chart(demo) -> None:
     """Rapport d'évolution : histogramme SVG des recettes par année et par famille, familles
     nommées par leur libellé, coordonnées à point décimal, montants au format français."""

@@ -34,9 +34,14 @@ from django.utils import timezone
 from opsn.core.bounds import YEAR_MIN
 from opsn.core.errors import OpsnError
 from opsn.core.pricing import Line, Pricer, Totals, compute_totals
-from opsn.facturation import cii
+from opsn.facturation import cii, motifs
 from opsn.facturation.ecriture import BulkWriter
-from opsn.facturation.identites import debtor_problems, electronic_address, operator_problems
+from opsn.facturation.identites import (
+    debtor_problems,
+    debtor_who,
+    electronic_address,
+    operator_problems,
+)
 from opsn.facturation.journal import JournalChain, journal_append
 from opsn.gestion import bridge
 from opsn.gestion.audit import acting_as
@@ -69,7 +74,7 @@ class MemberBill:
     lines: list[Line] = field(default_factory=list)
     catalogue: CatalogueVersion | None = None
     accounts: dict[tuple[str, str], str] = field(default_factory=dict)
-    blocking: list[str] = field(default_factory=list)
+    blocking: list[motifs.Blocking] = field(default_factory=list)
     already_invoiced: str | None = None
     _totals: Totals | None = field(default=None, repr=False)
 
@@ -146,8 +151,8 @@ class RunReport:
         return [b for b in self.bills if b.blocking]
 
 
-def _member_blocking(member: Any) -> list[str]:
-    return debtor_problems(member)
+def _member_blocking(member: Any) -> list[motifs.Blocking]:
+    return motifs.debtor(debtor_problems(member), debtor_who(member))
 
 
 CHUNK = 1000  # adhérents calculés à la fois : la mémoire reste bornée à l'échelle nationale
@@ -231,7 +236,7 @@ def _bill_chunks(
     order = list(dict.fromkeys(order))
     reader = bridge.ChunkReader(operator, year)
     catalogues = _Catalogues(year)
-    issuer_checks: dict[frozenset[str], list[str]] = {}
+    issuer_checks: dict[frozenset[str], list[motifs.Blocking]] = {}
     clock.lap("lecture")
     done = 0
     perf = time.perf_counter
@@ -252,7 +257,7 @@ def _bill_chunks(
                 quote = pricer.quote(chunk.values[conv.pk])
                 pricing += perf() - t0
             except OpsnError as exc:
-                bill.blocking.append(str(exc))
+                bill.blocking.append(motifs.from_error(exc))
                 continue
             bill.lines.extend(quote.lines)
             bill.catalogue = bill.catalogue or version
@@ -267,13 +272,19 @@ def _bill_chunks(
             for line in quote.lines:
                 if line.status == "sur_devis":
                     bill.blocking.append(
-                        f"« {line.service_label} – {line.label} » est sur devis et n'a pas "
-                        "de montant saisi (R14)."
+                        motifs.Blocking(
+                            f"« {line.service_label} – {line.label} » est sur devis et n'a "
+                            "pas de montant saisi (R14).",
+                            motifs.QUOTE,
+                        )
                     )
                 elif line.status == "prix_manquant":
                     bill.blocking.append(
-                        f"« {line.service_label} – {line.label} » : prix manquant dans le "
-                        "catalogue (R15)."
+                        motifs.Blocking(
+                            f"« {line.service_label} – {line.label} » : prix manquant dans "
+                            "le catalogue (R15).",
+                            motifs.PRICE,
+                        )
                     )
         clock.lap("tarification")
         clock.add("tarification (cœur seul)", pricing)
@@ -288,7 +299,9 @@ def _bill_chunks(
                 bill.blocking.extend(_member_blocking(bill.member))
                 kinds = frozenset(line.vat.kind for line in bill.lines if line.amount)
                 if kinds not in issuer_checks:
-                    issuer_checks[kinds] = operator_problems(operator, vat_kinds=set(kinds))
+                    issuer_checks[kinds] = motifs.issuer(
+                        operator_problems(operator, vat_kinds=set(kinds))
+                    )
                 bill.blocking.extend(issuer_checks[kinds])
             bill.already_invoiced = invoiced.get(member_id)
             result.append(bill)

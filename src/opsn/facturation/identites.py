@@ -173,9 +173,14 @@ def operator_problems(operator: Any, *, vat_kinds: set[str] | None = None) -> li
     return errors
 
 
+def debtor_who(member: Any) -> str:
+    """Début des motifs qui portent sur l'identité du débiteur `member`."""
+    return f"Débiteur {member.name}"
+
+
 def debtor_problems(member: Any) -> list[str]:
     """Manques et erreurs de l'identité du débiteur."""
-    who = f"Débiteur {member.name}"
+    who = debtor_who(member)
     errors: list[str] = []
     _siren_siret(errors, who, member.siren, member.siret)
     _address(errors, who, member)

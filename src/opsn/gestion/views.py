@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from opsn.core.model import Catalogue
 from opsn.core.money import fmt_fr
+from opsn.facturation import motifs
 from opsn.gestion import bridge, selectors, services
 from opsn.gestion.forms import (
     AmendmentForm,
@@ -109,8 +109,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 # -- « À compléter avant de facturer » ---------------------------------------------------------
 
-# motif de blocage d'un indice manquant (opsn.core.errors.IndexMissingError)
-_INDEX_MISSING = re.compile(r"indice (\w+) de .+? \((\d{4})-(\d{2})\) manquante")
 _TODO_SHOWN = 20  # éléments montrés par rubrique (tous sont comptés)
 
 
@@ -158,7 +156,7 @@ def campaign_summary(operator: Operator, year: int) -> list[SimpleNamespace]:
     from opsn.facturation import billing
 
     stamp = "-".join(str(v or 0) for v in _data_fingerprint())
-    key = f"opsn:campagne:{operator.pk}:{year}:{stamp}"
+    key = f"opsn:campagne:v2:{operator.pk}:{year}:{stamp}"  # v2 : motifs rangés (`motifs`)
     summary = cache.get(key)
     if summary is None:
         summary = [
@@ -212,10 +210,10 @@ def default_billing_year(operator: Operator, today: dt.date) -> tuple[int, list[
         if any(b.billable for b in bills):
             return year, bills
         missing = [
-            (int(m.group(2)), m.group(3))
+            (int(reason.data["month"][:4]), reason.data["month"][5:])
             for b in bills
             for reason in b.blocking
-            if (m := _INDEX_MISSING.search(reason))
+            if reason.kind == motifs.INDEX
         ]
         if not missing:
             break
@@ -252,13 +250,13 @@ def billing_todo(user: Any, operator: Operator, year: int, bills: list) -> dict[
         member_url = reverse("adherent", args=[member.pk])
         debtor: list[str] = []
         for reason in bill.blocking:
-            found = _INDEX_MISSING.search(reason)
-            if found:
+            if reason.kind == motifs.INDEX:
                 from opsn.core.errors import month_fr
                 from opsn.gestion import bridge
 
-                index_table = index_table or bridge.index_table(found.group(1).lower())
-                first, month = int(found.group(2)), found.group(3)
+                code = reason.data["index"]
+                index_table = index_table or bridge.index_table(code.lower())
+                first, month = int(reason.data["month"][:4]), reason.data["month"][5:]
                 for y in range(first, year):
                     ym = f"{y}-{month}"
                     if y != first and index_table.latest_series_for(ym) is not None:
@@ -267,7 +265,7 @@ def billing_todo(user: Any, operator: Operator, year: int, bills: list) -> dict[
                         "indices",
                         ym,
                         {
-                            "texte": f"Indice {found.group(1).upper()} de {month_fr(ym)} "
+                            "texte": f"Indice {code.upper()} de {month_fr(ym)} "
                             f"({ym}) : valeur publiée à saisir.",
                             "lien": reverse("indices"),
                             "action": "Saisir la valeur" if platform else "Voir les indices",
@@ -277,7 +275,7 @@ def billing_todo(user: Any, operator: Operator, year: int, bills: list) -> dict[
                             "(demandez-la lui, avec la source publiée).",
                         },
                     )
-            elif "(R15)" in reason:
+            elif reason.kind == motifs.PRICE:
                 version = bill.catalogue
                 add(
                     "prix",
@@ -294,7 +292,7 @@ def billing_todo(user: Any, operator: Operator, year: int, bills: list) -> dict[
                         else "À faire par un administrateur ou un chargé de facturation.",
                     },
                 )
-            elif "(R14)" in reason:
+            elif reason.kind == motifs.QUOTE:
                 link = (
                     reverse("convention-montants", args=[bill.conventions[0].pk])
                     if len(bill.conventions) == 1
@@ -310,9 +308,9 @@ def billing_todo(user: Any, operator: Operator, year: int, bills: list) -> dict[
                         "qui": "" if conventions else "À faire par un administrateur.",
                     },
                 )
-            elif reason.startswith("Débiteur"):
-                debtor.append(reason.split(" : ", 1)[-1])
-            elif reason.startswith("Émetteur") or "BR-O-" in reason:
+            elif reason.kind == motifs.DEBTOR:
+                debtor.append(reason.data["detail"])
+            elif reason.kind == motifs.ISSUER:
                 add(
                     "emetteur",
                     reason,
