@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import zlib
 from decimal import Decimal
 
 import pytest
@@ -173,9 +174,11 @@ def test_journal_chains_every_issued_document_and_names_a_tampered_one(gironde) 
     tampered = entries[1].invoice
     drop_triggers(connection)
     try:
+        forged = tampered.xml.replace(str(tampered.total_ttc), "1.00")
+        assert forged != tampered.xml
         _raw(
-            "UPDATE gestion_invoice SET xml = replace(xml, %s, %s) WHERE id = %s",
-            [str(tampered.total_ttc), "1.00", tampered.pk],
+            "UPDATE gestion_invoice SET xml_compressed = %s WHERE id = %s",
+            [zlib.compress(forged.encode()), tampered.pk],
         )
     finally:
         install_triggers(connection)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
@@ -70,11 +71,15 @@ def test_drafts_credit_journal_and_conformity_from_the_command_line(demo_db_env)
         outsider.execute("UPDATE gestion_invoice SET total_ttc = 1 WHERE number = '2022-000002'")
     # Un outil qui contourne la garde (fonction factice) : la chaîne le démasque.
     outsider.create_function("opsn_garde", 0, lambda: 0)
-    outsider.execute(
-        "UPDATE gestion_invoice SET xml = replace(xml, 'S1<', 'B1<') "
+    where = (
         "WHERE number = '2022-000002' AND operator_id = "
         "(SELECT id FROM gestion_operator WHERE code = 'cdg82')"
     )
+    (stored,) = outsider.execute(f"SELECT xml_compressed FROM gestion_invoice {where}").fetchone()
+    xml = zlib.decompress(stored)
+    assert b"S1<" in xml
+    forged = zlib.compress(xml.replace(b"S1<", b"B1<"))
+    outsider.execute(f"UPDATE gestion_invoice SET xml_compressed = ? {where}", (forged,))
     outsider.commit()
     outsider.close()
     code, _, err = _run(env, "factures", "verifier", "--operateur", "cdg82")

@@ -46,7 +46,7 @@ INVOICE_COLUMNS = (
     "issuer",
     "debtor",
     "generation",
-    "xml",
+    "xml_compressed",
 )
 INVOICE_JSON = ("vat_breakdown", "issuer", "debtor")
 LINE_COLUMNS = (
@@ -154,20 +154,6 @@ class BulkWriter:
                 )
                 ids.extend(row[0] for row in cursor.fetchall())
         return ids
-
-    def prepare(self) -> None:
-        """Sous PostgreSQL (14 et plus, compilé avec lz4), XML de la transaction compressé
-        par lz4 plutôt que pglz : six fois plus rapide pour 1 Go de XML à l'échelle
-        nationale, à peine moins compact ; la lecture décompresse l'un comme l'autre."""
-        if not self.postgres:
-            return
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
-                "AND 'lz4' = ANY(enumvals)"
-            )
-            if cursor.fetchone():
-                cursor.execute("SET LOCAL default_toast_compression = 'lz4'")
 
     def _binding_cursor(self) -> Any:
         """Curseur à paramètres liés par le serveur sous PostgreSQL : le XML (17 Ko par

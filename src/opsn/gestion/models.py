@@ -8,6 +8,7 @@ avenants (historique append-only), usages, interventions, certificats, indices.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from typing import Any
 
 from django.conf import settings
@@ -764,6 +765,22 @@ class InvoiceQuerySet(_IssuedGuardQuerySet):
     pass
 
 
+# Compression du XML des pièces : zlib (bibliothèque standard), niveau 1. Sur les pièces de
+# l'échelle nationale : 1 Go de XML ramené à ≈ 0,2 Go, 3,6 s de compression pour 56 000
+# pièces, moins que l'écriture et la recopie (journal WAL puis base) qu'elle épargne.
+XML_ZLIB_LEVEL = 1
+
+
+def pack_xml(data: bytes) -> bytes:
+    """Forme stockée du XML d'une pièce (vide pour un brouillon)."""
+    return zlib.compress(data, XML_ZLIB_LEVEL) if data else b""
+
+
+def unpack_xml(stored: bytes | memoryview | None) -> bytes:
+    """XML d'une pièce à partir de sa forme stockée (`pack_xml`)."""
+    return zlib.decompress(stored) if stored else b""
+
+
 class Invoice(models.Model):
     """Facture ou avoir. Un brouillon n'a pas de numéro ; l'émission lui donne le suivant de
     la séquence, et plus rien ne change ensuite (corrections par avoir)."""
@@ -832,9 +849,23 @@ class Invoice(models.Model):
         help_text="1 pour la facture de l'année ; 2, 3… pour une nouvelle facture émise après "
         "l'avoir total de la précédente.",
     )
-    xml = models.TextField("XML Factur-X (CII EN 16931)", blank=True)
+    # Le XML tel qu'émis, compressé (`pack_xml`) : 17 Ko par facture, 1 Go par an à l'échelle
+    # nationale, ramené au cinquième ; il se lit par `xml`.
+    xml_compressed = models.BinaryField(
+        "XML Factur-X (CII EN 16931), compressé (zlib)", blank=True, default=b""
+    )
 
     objects = InvoiceQuerySet.as_manager()
+
+    @property
+    def xml(self) -> str:
+        """XML Factur-X (CII EN 16931) de la pièce émise, octet pour octet ; vide pour un
+        brouillon."""
+        return unpack_xml(self.xml_compressed).decode("utf-8")
+
+    @xml.setter
+    def xml(self, text: str) -> None:
+        self.xml_compressed = pack_xml(text.encode("utf-8"))
 
     class Meta:
         verbose_name = "facture"
