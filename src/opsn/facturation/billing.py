@@ -22,7 +22,6 @@ import gc
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, overload
@@ -155,13 +154,6 @@ class RunReport:
 
 def _member_blocking(member: Any) -> list[motifs.Blocking]:
     return motifs.debtor(debtor_problems(member), debtor_who(member))
-
-
-_PACK_BATCH = 64  # XML compressés par tâche du fil de compression
-
-
-def _pack_all(documents: list[bytes]) -> list[bytes]:
-    return [pack_xml(data) for data in documents]
 
 
 CHUNK = 1000  # adhérents calculés à la fois : la mémoire reste bornée à l'échelle nationale
@@ -629,49 +621,6 @@ class _Campaign:
         hashes: list[tuple[str, str]] = []
         checks: list[tuple[str, _Doc]] = []
         status = InvoiceStatus.ISSUED if self.issue else InvoiceStatus.DRAFT
-        with ThreadPoolExecutor(1, thread_name_prefix="opsn-xml") as pool:
-            packed = self._documents(bills, status, invoices, lines_of, hashes, checks, pool)
-            clock.lap("pièces (lignes, XML CII)")
-            for xml, doc in checks:
-                self._conformity(xml, doc)
-            clock.lap("conformité (schématrons)")
-            for row, stored in zip(invoices, (d for f in packed for d in f.result()), strict=True):
-                row[-1] = stored
-        clock.lap("pièces (lignes, XML CII)")
-        ids = self.writer.write_invoices(invoices)
-        for invoice_id, rows in zip(ids, lines_of, strict=True):
-            for row in rows:
-                row[0] = invoice_id
-        self.writer.write_lines(row for rows in lines_of for row in rows)
-        self.lines += sum(len(rows) for rows in lines_of)
-        if self.chain is not None:
-            journal = []
-            for invoice_id, (number, document) in zip(ids, hashes, strict=True):
-                position, previous, link = self.chain.link(number, document)
-                journal.append(
-                    (operator_id, position, invoice_id, document, previous, link, self.now)
-                )
-            self.writer.write_journal(journal)
-        self.created.extend(ids)
-        clock.lap("écriture")
-
-    def _documents(
-        self,
-        bills: list[MemberBill],
-        status: InvoiceStatus,
-        invoices: list[list[Any]],
-        lines_of: list[list[list[Any]]],
-        hashes: list[tuple[str, str]],
-        checks: list[tuple[str, _Doc]],
-        pool: ThreadPoolExecutor,
-    ) -> list[Future[list[bytes]]]:
-        """Lignes, pièce et XML CII de chaque adhérent (ajoutés à `invoices`, `lines_of`,
-        `hashes`, `checks`) ; le XML est compressé (`pack_xml`) sur le fil de `pool`, par
-        paquets, pendant que celui-ci calcule les pièces suivantes (zlib rend la main
-        pendant qu'il compresse). Rend les paquets compressés, dans l'ordre des pièces."""
-        operator_id = self.operator.pk
-        packed: list[Future[list[bytes]]] = []
-        pending: list[bytes] = []
         for bill in bills:
             totals = bill.totals
             convention = bill.conventions[0]
@@ -742,12 +691,9 @@ class _Campaign:
                 data = xml.encode("utf-8")
                 hashes.append((number, hashlib.sha256(data).hexdigest()))
                 checks.append((xml, doc))
-                pending.append(data)
+                stored = pack_xml(data)
             else:
-                pending.append(b"")
-            if len(pending) >= _PACK_BATCH:
-                packed.append(pool.submit(_pack_all, pending))
-                pending = []
+                stored = b""
             if bill.catalogue is not None:
                 self.catalogues.add(bill.catalogue.pk)
             invoices.append(
@@ -773,13 +719,30 @@ class _Campaign:
                     self.issuer,
                     doc.debtor,
                     self.generations.get(bill.member.pk, 1),
-                    None,  # XML compressé, posé quand son paquet est prêt
+                    stored,
                 ]
             )
             lines_of.append(rows)
-        if pending:
-            packed.append(pool.submit(_pack_all, pending))
-        return packed
+        clock.lap("pièces (lignes, XML CII)")
+        for xml, doc in checks:
+            self._conformity(xml, doc)
+        clock.lap("conformité (schématrons)")
+        ids = self.writer.write_invoices(invoices)
+        for invoice_id, rows in zip(ids, lines_of, strict=True):
+            for row in rows:
+                row[0] = invoice_id
+        self.writer.write_lines(row for rows in lines_of for row in rows)
+        self.lines += sum(len(rows) for rows in lines_of)
+        if self.chain is not None:
+            journal = []
+            for invoice_id, (number, document) in zip(ids, hashes, strict=True):
+                position, previous, link = self.chain.link(number, document)
+                journal.append(
+                    (operator_id, position, invoice_id, document, previous, link, self.now)
+                )
+            self.writer.write_journal(journal)
+        self.created.extend(ids)
+        clock.lap("écriture")
 
     def _conformity(self, xml: str, doc: _Doc) -> None:
         """Une pièce de chaque forme sous les trois jeux de règles (voir `_conformity`)."""
