@@ -112,6 +112,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 _TODO_SHOWN = 20  # éléments montrés par rubrique (tous sont comptés)
 
 
+def _missing_month(reason: motifs.Blocking) -> tuple[int, str]:
+    """Année et mois (« 11 ») de la valeur d'indice qui manque (motif `motifs.INDEX`)."""
+    year, month = reason.data["month"].split("-")
+    return int(year), month
+
+
 # Résumé de la campagne d'une année (motifs de blocage, facturable ou non) pour le tableau de
 # bord et l'année proposée : calculé une fois, puis gardé tant que les données ne changent
 # pas (empreinte : plus grands identifiants des tables qui le font varier ; toute écriture
@@ -210,7 +216,7 @@ def default_billing_year(operator: Operator, today: dt.date) -> tuple[int, list[
         if any(b.billable for b in bills):
             return year, bills
         missing = [
-            (int(reason.data["month"][:4]), reason.data["month"][5:])
+            _missing_month(reason)
             for b in bills
             for reason in b.blocking
             if reason.kind == motifs.INDEX
@@ -256,7 +262,7 @@ def billing_todo(user: Any, operator: Operator, year: int, bills: list) -> dict[
 
                 code = reason.data["index"]
                 index_table = index_table or bridge.index_table(code.lower())
-                first, month = int(reason.data["month"][:4]), reason.data["month"][5:]
+                first, month = _missing_month(reason)
                 for y in range(first, year):
                     ym = f"{y}-{month}"
                     if y != first and index_table.latest_series_for(ym) is not None:

@@ -11,36 +11,42 @@ LEVEL = 1  # models.XML_ZLIB_LEVEL au moment de cette migration
 BATCH = 500
 
 
-def compress_existing(apps, schema_editor):
+def _rewrite(apps, schema_editor, source, target, convert):
+    """Chaque pièce dont `source` n'est pas vide reçoit `convert(source)` dans `target`."""
     Invoice = apps.get_model("gestion", "Invoice")
-    db = schema_editor.connection.alias
+    objects = Invoice.objects.using(schema_editor.connection.alias)
+    empty = Invoice._meta.get_field(source).get_default()
     pending = []
-    rows = Invoice.objects.using(db).exclude(xml="").values_list("pk", "xml")
-    for pk, xml in rows.iterator(chunk_size=BATCH):
-        data = xml.encode("utf-8")
-        packed = zlib.compress(data, LEVEL)
-        if zlib.decompress(packed) != data:  # garde-fou : jamais une pièce altérée
-            raise RuntimeError(f"XML de la pièce {pk} : la compression ne le redonne pas")
-        pending.append(Invoice(pk=pk, xml_compressed=packed))
+    rows = objects.exclude(**{source: empty}).values_list("pk", source)
+    for pk, value in rows.iterator(chunk_size=BATCH):
+        pending.append(Invoice(pk=pk, **{target: convert(pk, value)}))
         if len(pending) >= BATCH:
-            Invoice.objects.using(db).bulk_update(pending, ["xml_compressed"])
+            objects.bulk_update(pending, [target])
             pending = []
     if pending:
-        Invoice.objects.using(db).bulk_update(pending, ["xml_compressed"])
+        objects.bulk_update(pending, [target])
+
+
+def _pack(pk, xml):
+    data = xml.encode("utf-8")
+    packed = zlib.compress(data, LEVEL)
+    if zlib.decompress(packed) != data:  # garde-fou : jamais une pièce altérée
+        raise RuntimeError(f"XML de la pièce {pk} : la compression ne le redonne pas")
+    return packed
+
+
+def compress_existing(apps, schema_editor):
+    _rewrite(apps, schema_editor, "xml", "xml_compressed", _pack)
 
 
 def restore_text(apps, schema_editor):
-    Invoice = apps.get_model("gestion", "Invoice")
-    db = schema_editor.connection.alias
-    pending = []
-    rows = Invoice.objects.using(db).exclude(xml_compressed=b"").values_list("pk", "xml_compressed")
-    for pk, packed in rows.iterator(chunk_size=BATCH):
-        pending.append(Invoice(pk=pk, xml=zlib.decompress(packed).decode("utf-8")))
-        if len(pending) >= BATCH:
-            Invoice.objects.using(db).bulk_update(pending, ["xml"])
-            pending = []
-    if pending:
-        Invoice.objects.using(db).bulk_update(pending, ["xml"])
+    _rewrite(
+        apps,
+        schema_editor,
+        "xml_compressed",
+        "xml",
+        lambda pk, packed: zlib.decompress(packed).decode("utf-8"),
+    )
 
 
 def external_storage(apps, schema_editor):
