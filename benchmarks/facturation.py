@@ -36,6 +36,9 @@ OPSN_DONNEES ou DATABASE_URL à l'import) :
    facture, une transaction par opérateur) ; le nombre de factures émises est comparé à
    celui que la simulation annonce ; `RunReport.seconds` dit où passe le temps, dont la
    tarification pure (`Pricer.quote` seul) des mêmes adhérents, base du rapport `ratio` ;
+   sous SQLite, le plancher de la campagne sur ses propres données (`measure_floor` :
+   lecture brute de ses entrées, écriture brute de ses lignes, rien d'autre), rapporté à
+   la même tarification pure ;
 4. PDF : un échantillon de N factures émises, réparties sur toute la séquence, rendu par
    le même mécanisme que `exports.render_pdfs` (factures lues et mises en forme par ce
    processus, lots de `exports.pdf_jobs` rendus par Typst dans un pool « spawn » de
@@ -660,6 +663,10 @@ def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
         else "    tarification pure : non mesurée"
     )
 
+    floor: dict[str, float] = {}
+    if connection.vendor == "sqlite" and pricing:
+        floor = measure_floor(Path(connection.settings_dict["NAME"]), pricing)
+
     # 4. PDF
     ids = list(
         Invoice.objects.filter(year=YEAR, status=InvoiceStatus.ISSUED)
@@ -714,6 +721,7 @@ def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
         apply_peak_mb=apply.peak_mb,
         apply_steps=dict(steps),
         pricing_seconds=pricing,
+        floor=floor,
         expected_invoices=expected,
         members=Member.objects.count(),
         invoices=created,
@@ -723,6 +731,130 @@ def stage_measure(args: argparse.Namespace) -> dict[str, Any]:
         maxrss_mb=max(maxrss_mb(resource.RUSAGE_SELF), preview.peak_mb, apply.peak_mb),
     )
     return result
+
+
+def measure_floor(database: Path, pricing: float) -> dict[str, float]:
+    """Plancher de la campagne sous SQLite, mesuré sur ses propres données : lecture brute
+    de ses entrées et écriture brute de ses sorties, sans rien entre les deux.
+
+    - lecture : les colonnes que lit `ChunkReader` (adhérents, conventions, abonnements,
+      relevés d'usage, interventions, populations en vigueur), table par table, par une
+      connexion `sqlite3` neuve sans convertisseur (ni dates, ni décimaux, ni objets) ;
+    - écriture : les factures (sans leur XML), lignes et entrées de journal que la campagne
+      vient d'écrire, relues hors chronomètre puis insérées par `executemany`, clés
+      données, dans une base vide aux mêmes tables et index, mêmes réglages (WAL,
+      synchronous=NORMAL), validées par COMMIT.
+
+    C'est une borne basse généreuse : ni tarification des lignes, ni numérotation, ni XML,
+    ni contrôles, ni conversion des valeurs lues. Plancher / tarification pure dit si la
+    cible « au plus 3 × la tarification pure » est à la portée d'un programme qui lit ses
+    entrées et écrit ses lignes dans cette base sur cette machine."""
+    import sqlite3
+
+    from opsn.gestion import models as m
+    from opsn.gestion.bridge import BILL_MEMBER_FIELDS, PopulationsInForce
+
+    def table(model: Any) -> str:
+        return model._meta.db_table
+
+    members = ", ".join(
+        m.Member._meta.get_field(f.removesuffix("_id")).column for f in BILL_MEMBER_FIELDS
+    )
+    year = PopulationsInForce(YEAR).table_year
+    reads = [
+        (f"SELECT {members} FROM {table(m.Member)}", ()),
+        (
+            "SELECT id, member_id, catalogue_id, reference, signed_on, notice_received_on, "
+            f"ended_on FROM {table(m.Convention)}",
+            (),
+        ),
+        (
+            "SELECT id, convention_id, service_code, started_on, ended_on, quantities, "
+            f"amounts, previous_id FROM {table(m.Subscription)}",
+            (),
+        ),
+        (
+            f"SELECT member_id, counter, quantity FROM {table(m.UsageRecord)} WHERE year = ?",
+            (YEAR,),
+        ),
+        (f"SELECT member_id, day, days, label, allowance FROM {table(m.Intervention)}", ()),
+        (
+            "SELECT code, population_totale, population_municipale, epci_siren, source "
+            f"FROM {table(m.ReferentialPopulation)} WHERE year = ?",
+            (year,),
+        ),
+    ]
+    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    t0 = time.perf_counter()
+    rows_read = sum(len(source.execute(sql, params).fetchall()) for sql, params in reads)
+    read = time.perf_counter() - t0
+
+    def everything(model: Any, alias: str) -> tuple[tuple[str, ...], str]:
+        """Toutes les colonnes de la table (celles que la campagne donne et celles qu'elle
+        remplit par défaut) ; le XML des factures remplacé par un contenu vide."""
+        info = source.execute(f"PRAGMA table_info({table(model)})").fetchall()
+        columns = tuple(row[1] for row in info)
+        chosen = ", ".join("X''" if c == "xml_compressed" else f"{alias}.{c}" for c in columns)
+        return columns, chosen
+
+    invoice = table(m.Invoice)
+    outputs = []
+    for model, alias, join in (
+        (m.Invoice, "i", ""),
+        (m.InvoiceLine, "l", f"JOIN {invoice} i ON i.id = l.invoice_id"),
+        (m.JournalEntry, "j", f"JOIN {invoice} i ON i.id = j.invoice_id"),
+    ):
+        columns, chosen = everything(model, alias)
+        sql = f"SELECT {chosen} FROM {table(model)} {alias} {join} WHERE i.year = ?"
+        outputs.append((table(model), columns, sql))
+    data = [
+        (name, columns, source.execute(sql, (YEAR,)).fetchall()) for name, columns, sql in outputs
+    ]
+    names = tuple(name for name, _, _ in data)
+    schema = [
+        sql
+        for (sql,) in source.execute(
+            "SELECT sql FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL "
+            f"AND tbl_name IN ({', '.join('?' * len(names))}) ORDER BY type DESC",
+            names,
+        )
+    ]
+    source.close()
+    scratch = database.with_name("plancher.sqlite3")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    target = sqlite3.connect(scratch, isolation_level=None)
+    target.execute("PRAGMA journal_mode=WAL")
+    target.execute("PRAGMA synchronous=NORMAL")
+    for sql in schema:
+        target.execute(sql)
+    t0 = time.perf_counter()
+    target.execute("BEGIN")
+    for name, columns, rows in data:
+        marks = ", ".join("?" * len(columns))
+        target.executemany(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})", rows)
+    target.execute("COMMIT")
+    write = time.perf_counter() - t0
+    rows_written = sum(len(rows) for _, _, rows in data)
+    target.close()
+    del data
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    total = read + pricing + write
+    say(
+        f"    plancher (SQLite brut, même machine, mêmes données) : lecture {read:.2f} s "
+        f"({rows_read} lignes), tarification pure {pricing:.2f} s, écriture {write:.2f} s "
+        f"({rows_written} lignes, sans XML) = {total:.2f} s, soit {total / pricing:.1f} × "
+        "la tarification pure"
+    )
+    return {
+        "read_seconds": read,
+        "write_seconds": write,
+        "seconds": total,
+        "ratio": total / pricing,
+        "rows_read": rows_read,
+        "rows_written": rows_written,
+    }
 
 
 # -- travailleurs (PostgreSQL) --------------------------------------------------------
@@ -981,6 +1113,10 @@ def summary(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
     row("--apply, tarifé et numéroté (s)", [f"{x['apply_seconds']:.1f}" for x in m])
     row("  tarification pure des mêmes adhérents (s)", [f"{x['pricing_seconds']:.2f}" for x in m])
     row("  rapport campagne / tarification pure", [f"{ratio(x):.1f}" for x in m])
+    row(
+        "  plancher brut / tarification pure",
+        [f"{x['floor']['ratio']:.1f}" if x.get("floor") else "—" for x in m],
+    )
     row("  factures émises", [str(x["invoices"]) for x in m])
     row("  factures annoncées par la simulation", [str(x["expected_invoices"]) for x in m])
     row("  lignes", [str(x["invoice_lines"]) for x in m])
@@ -1042,6 +1178,16 @@ def summary(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
         for label, good, value in checks:
             ok &= good
             say(f"Cible {label} : {value}, {verdict(good)}.")
+        floor = x.get("floor")
+        if floor and floor["ratio"] > TARGET_RATIO:
+            say(
+                f"  (plancher mesuré : lire les entrées et écrire les lignes de la campagne en "
+                f"SQLite brut, sans rien d'autre, prend déjà {floor['seconds']:.2f} s, "
+                f"{floor['ratio']:.1f} × la tarification pure : la cible de "
+                f"{TARGET_RATIO:.0f} × est hors de portée sur cette machine pour toute "
+                "campagne qui lit ces entrées et écrit ces lignes, une ligne de table par "
+                "ligne de facture, quel que soit son code.)"
+            )
         rate = x["pdf"].get("rate", 0.0)
         good = rate >= TARGET_PDF_RATE
         ok &= good
