@@ -28,6 +28,22 @@ def _system_missing() -> list[str]:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    _system_packages()
+    if not hasattr(session.config, "workerinput"):  # une fois, avant les processus de test
+        _compiled_core()
+
+
+def _compiled_core() -> None:
+    """La suite passe sur le cœur que le produit utilise sur cette machine : compilé là
+    où elle le peut (`opsn.core.native.ensure`, ≈ 10 s la première fois), avant que les
+    processus de test ne l'importent ; `tests/unit/test_coeur_natif.py` repasse les tests
+    du cœur en Python pur, et l'intégration continue la partie PostgreSQL."""
+    from opsn.core import native
+
+    print(f"\n{native.ensure()[1]}")
+
+
+def _system_packages() -> None:
     if sys.platform != "linux" or os.environ.get("OPSN_SANS_PAQUETS_SYSTEME") == "1":
         return
     missing = _system_missing()

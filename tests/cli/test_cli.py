@@ -177,6 +177,15 @@ def test_demo_builds_the_database_without_server(tmp_path: Path) -> None:
     assert "facturation-cdg82" in proc.stdout and "referent-gironde" in proc.stdout
     assert "plateforme" in proc.stdout  # administrateur de la plateforme (issue 9)
     assert (tmp_path / "opsn.sqlite3").exists()
+    # cœur de tarification compilé là où la machine le peut, sinon Python pur et pourquoi
+    from opsn.core import native
+
+    reason = native.unavailable_reason()
+    said = " ".join(proc.stdout.split())
+    if reason is None:
+        assert f"Cœur de tarification compilé ({native.build_dir()})." in said
+    else:
+        assert f"Cœur de tarification en Python pur : {reason}." in said
     # R4 : les millésimes du référentiel sont chargés avant les factures de démonstration,
     # dont les lignes tarifées sur la population nomment le recensement en vigueur en 2020
     assert "Millésimes : " in proc.stdout and "années 2019 à 2026" in proc.stdout

@@ -88,21 +88,39 @@ def test_an_unreadable_build_falls_back_to_pure_python_with_a_warning(tmp_path) 
     assert "Cœur compilé illisible" in result.stderr and "Python pur" in result.stderr
 
 
-def _c_compiler() -> bool:
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    return shutil.which(cc) is not None
-
-
-@pytest.mark.skipif(not _c_compiler(), reason="pas de compilateur C : le cœur reste en Python")
-def test_compiled_core_passes_the_core_tests_unchanged(tmp_path) -> None:
+def test_without_a_compiler_the_product_stays_in_pure_python(tmp_path, monkeypatch) -> None:
+    """`ensure` (opsn demo, suite de tests) ne lève jamais : sans compilateur C, Python pur,
+    la raison dite, et rien d'écrit dans le cache."""
+    monkeypatch.setenv("OPSN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("OPSN_COEUR_NATIF", raising=False)
     pytest.importorskip("mypyc")
-    env = {**os.environ, "OPSN_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
-    env.pop("OPSN_COEUR_NATIF", None)
+    config = dict(sysconfig.get_config_vars())
+    config["CC"] = "compilateur-c-absent -pthread"
+    monkeypatch.setattr(sysconfig, "get_config_var", config.get)
+    folder, message = native.ensure()
+    assert folder is None
+    assert message == (
+        "Cœur de tarification en Python pur : pas de compilateur C (compilateur-c-absent)."
+    )
+    assert not (tmp_path / "cache").exists()
+    monkeypatch.setenv("OPSN_COEUR_NATIF", "0")
+    assert native.ensure() == (None, "Cœur de tarification en Python pur : OPSN_COEUR_NATIF=0.")
 
-    def run(*args: str) -> str:
+
+@pytest.mark.skipif(
+    native.unavailable_reason() is not None, reason="cœur non compilable sur cette machine"
+)
+def test_the_suite_runs_on_the_compiled_core_and_the_core_tests_pass_in_pure_python() -> None:
+    """Là où la machine le peut, la suite compile le cœur avant ses processus (conftest) :
+    ce test-ci s'exécute donc sur le module compilé, comme toute la suite ; les tests du
+    cœur repassent ici, inchangés, en Python pur (OPSN_COEUR_NATIF=0)."""
+    assert native.active(), "la suite devrait tourner sur le cœur compilé"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def run(*args: str, **extra: str) -> str:
         out = subprocess.run(
             [sys.executable, "-m", *args],
-            env=env,
+            env={**env, **extra},
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -112,11 +130,9 @@ def test_compiled_core_passes_the_core_tests_unchanged(tmp_path) -> None:
         assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
         return " ".join(out.stdout.split())
 
-    assert "Python pur" in run("opsn", "coeur", "etat")
-    assert "Cœur compilé" in run("opsn", "coeur", "compiler")
     assert "Cœur compilé, chargé depuis" in run("opsn", "coeur", "etat")
     assert "Cœur compilé" in run("opsn", "coeur", "compiler")  # déjà fait : rien ne change
-    # les tests du cœur (cas d'acceptation, règles, calcul, propriétés) sur le module compilé
+    assert "Python pur" in run("opsn", "coeur", "etat", OPSN_COEUR_NATIF="0")
     tests = [
         "tests/acceptance",
         "tests/regles",
@@ -124,5 +140,5 @@ def test_compiled_core_passes_the_core_tests_unchanged(tmp_path) -> None:
         "tests/unit/test_properties.py",
         "tests/unit/test_strata.py",
     ]
-    report = run("pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests)
+    report = run("pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests, OPSN_COEUR_NATIF="0")
     assert " passed" in report and "failed" not in report

@@ -11,6 +11,11 @@ jamais chargé. `OPSN_COEUR_NATIF=0` l'écarte (processus par processus).
 Mesure : `benchmarks/coeur_compile.py` (≈ 54 000 adhérents/s contre ≈ 39 000 en Python pur
 sur la machine de référence). Compiler demande mypy, setuptools, un compilateur C et les
 en-têtes de Python ; sans eux, le produit fonctionne de même, en Python pur.
+
+Par défaut, là où la machine le peut (`ensure`) : `opsn demo` le compile pendant qu'il
+prépare la base (≈ 10 s, une fois par version des sources), la suite de tests avant de
+lancer ses processus (elle passe donc sur le cœur que le produit utilise, et repasse les
+tests du cœur en Python pur). Ailleurs, Python pur, et la raison est dite.
 """
 
 from __future__ import annotations
@@ -164,3 +169,41 @@ def compile_core() -> Path:
                 "le cœur reste en Python pur."
             ) from None
     return final
+
+
+def unavailable_reason() -> str | None:
+    """None si cette machine peut compiler le cœur ; sinon pourquoi elle ne le peut pas."""
+    if os.environ.get("OPSN_COEUR_NATIF", "") == "0":
+        return "OPSN_COEUR_NATIF=0"
+    try:
+        import mypyc  # noqa: F401
+    except ImportError:
+        return "mypyc (paquet mypy, groupe « natif ») n'est pas installé"
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return f"pas de compilateur C ({compiler})"
+    include = sysconfig.get_paths().get("include") or ""
+    if not (Path(include) / "Python.h").is_file():
+        return f"en-têtes de Python absents ({include or '?'})"
+    return None
+
+
+def ensure() -> tuple[Path | None, str]:
+    """Le cœur compilé pour les sources présentes, compilé ici si besoin et si la machine
+    le peut (compilateur C, en-têtes de Python, mypyc) ; sinon Python pur, avec la raison.
+    Ne lève jamais : sans compilateur, le produit fonctionne de même, en Python pur.
+    Renvoie le dossier compilé (ou None) et une phrase à afficher."""
+    try:
+        folder = build_dir()
+    except OSError as exc:
+        return None, f"Cœur de tarification en Python pur (sources illisibles : {exc})."
+    if os.environ.get("OPSN_COEUR_NATIF", "") != "0" and (folder / _DONE).is_file():
+        return folder, f"Cœur de tarification compilé ({folder})."
+    reason = unavailable_reason()
+    if reason is not None:
+        return None, f"Cœur de tarification en Python pur : {reason}."
+    try:
+        folder = compile_core()
+    except OpsnError as exc:
+        return None, f"Cœur de tarification en Python pur : {str(exc).splitlines()[0]}"
+    return folder, f"Cœur de tarification compilé ({folder})."
