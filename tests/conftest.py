@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -28,19 +29,33 @@ def _system_missing() -> list[str]:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):  # processus de test : rien à préparer
+        return
+    core = _CompiledCore()
     _system_packages()
-    if not hasattr(session.config, "workerinput"):  # une fois, avant les processus de test
-        _compiled_core()
+    core.wait()
 
 
-def _compiled_core() -> None:
+class _CompiledCore:
     """La suite passe sur le cœur que le produit utilise sur cette machine : compilé là
-    où elle le peut (`opsn.core.native.ensure`, ≈ 10 s la première fois), avant que les
-    processus de test ne l'importent ; `tests/unit/test_coeur_natif.py` repasse les tests
-    du cœur en Python pur, et l'intégration continue la partie PostgreSQL."""
-    from opsn.core import native
+    où elle le peut (`opsn.core.native.ensure`, ≈ 10 s la première fois, pendant
+    l'installation des paquets système sur une machine neuve), avant que les processus de
+    test ne l'importent ; `tests/unit/test_coeur_natif.py` repasse les tests du cœur en
+    Python pur, et l'intégration continue la partie PostgreSQL."""
 
-    print(f"\n{native.ensure()[1]}")
+    def __init__(self) -> None:
+        self.message = ""
+        self.thread = threading.Thread(target=self._run, name="opsn-coeur")
+        self.thread.start()
+
+    def _run(self) -> None:
+        from opsn.core import native
+
+        self.message = native.ensure()[1]
+
+    def wait(self) -> None:
+        self.thread.join()
+        print(f"\n{self.message}")
 
 
 def _system_packages() -> None:
