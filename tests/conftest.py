@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -31,31 +30,16 @@ def _system_missing() -> list[str]:
 def pytest_sessionstart(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):  # processus de test : rien à préparer
         return
-    core = _CompiledCore()
+    # La suite passe sur le cœur que le produit utilise sur cette machine : compilé là où
+    # elle le peut (`opsn.core.native`, ≈ 10 s la première fois, pendant l'installation des
+    # paquets système sur une machine neuve), avant que les processus de test ne
+    # l'importent ; `tests/unit/test_coeur_natif.py` repasse les tests du cœur en Python
+    # pur, et l'intégration continue la partie PostgreSQL.
+    from opsn.core.native import BackgroundBuild
+
+    core = BackgroundBuild()
     _system_packages()
-    core.wait()
-
-
-class _CompiledCore:
-    """La suite passe sur le cœur que le produit utilise sur cette machine : compilé là
-    où elle le peut (`opsn.core.native.ensure`, ≈ 10 s la première fois, pendant
-    l'installation des paquets système sur une machine neuve), avant que les processus de
-    test ne l'importent ; `tests/unit/test_coeur_natif.py` repasse les tests du cœur en
-    Python pur, et l'intégration continue la partie PostgreSQL."""
-
-    def __init__(self) -> None:
-        self.message = ""
-        self.thread = threading.Thread(target=self._run, name="opsn-coeur")
-        self.thread.start()
-
-    def _run(self) -> None:
-        from opsn.core import native
-
-        self.message = native.ensure()[1]
-
-    def wait(self) -> None:
-        self.thread.join()
-        print(f"\n{self.message}")
+    print(f"\n{core.wait()}")
 
 
 def _system_packages() -> None:

@@ -103,6 +103,8 @@ def test_without_a_compiler_the_product_stays_in_pure_python(tmp_path, monkeypat
         "Cœur de tarification en Python pur : pas de compilateur C (compilateur-c-absent)."
     )
     assert not (tmp_path / "cache").exists()
+    # de même dans un fil à part (opsn demo, suite de tests)
+    assert native.BackgroundBuild().wait() == message
     monkeypatch.setenv("OPSN_COEUR_NATIF", "0")
     assert native.ensure() == (None, "Cœur de tarification en Python pur : OPSN_COEUR_NATIF=0.")
 

@@ -103,7 +103,9 @@ def demo(
         _check_port("127.0.0.1", port)
     # Cœur de tarification compilé là où la machine le peut (opsn.core.native), pendant
     # la préparation : le back-office et le travailleur démarrés ensuite s'en servent.
-    core = _CoreBuild()
+    from opsn.core.native import BackgroundBuild
+
+    core = BackgroundBuild()
     catalogue_lister()
     console.print()
     simuler(DEMO_SCENARIO, None, "table")
@@ -146,31 +148,13 @@ def demo(
         for u in users:
             table.add_row(u.username, u.password, u.role, u.operator, u.member or "–")
         console.print(table)
+    if core.running():
+        with console.status("Compilation du cœur de tarification…"):
+            core.wait()
     console.print(core.wait(), highlight=False)
     if serveur:
         code = serve(host="127.0.0.1", port=port, processes=processus, worker=travailleur)
         raise typer.Exit(code)
-
-
-class _CoreBuild:
-    """Compilation du cœur (`native.ensure`) dans un fil à part : elle attend surtout le
-    compilateur C (un autre processus), pendant que la démonstration se prépare."""
-
-    def __init__(self) -> None:
-        self.message = ""
-        self.thread = threading.Thread(target=self._run, name="opsn-coeur")
-        self.thread.start()
-
-    def _run(self) -> None:
-        from opsn.core import native
-
-        self.message = native.ensure()[1]
-
-    def wait(self) -> str:
-        if self.thread.is_alive():
-            with console.status("Compilation du cœur de tarification…"):
-                self.thread.join()
-        return self.message
 
 
 @app.command("serveur")

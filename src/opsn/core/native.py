@@ -28,6 +28,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -207,3 +208,26 @@ def ensure() -> tuple[Path | None, str]:
     except OpsnError as exc:
         return None, f"Cœur de tarification en Python pur : {str(exc).splitlines()[0]}"
     return folder, f"Cœur de tarification compilé ({folder})."
+
+
+class BackgroundBuild:
+    """`ensure` dans un fil à part, lancé tout de suite : la compilation attend surtout le
+    compilateur C (un autre processus) pendant que l'appelant prépare autre chose
+    (`opsn demo` sa base, la suite de tests les paquets système). Le fil n'est pas un
+    démon : un arrêt pendant la compilation l'attend, le cache reste cohérent."""
+
+    def __init__(self) -> None:
+        self._message = ""
+        self._thread = threading.Thread(target=self._run, name="opsn-coeur")
+        self._thread.start()
+
+    def _run(self) -> None:
+        self._message = ensure()[1]
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self) -> str:
+        """Attend la fin ; renvoie la phrase de `ensure`."""
+        self._thread.join()
+        return self._message
