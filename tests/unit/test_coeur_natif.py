@@ -144,3 +144,21 @@ def test_the_suite_runs_on_the_compiled_core_and_the_core_tests_pass_in_pure_pyt
     ]
     report = run("pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests, OPSN_COEUR_NATIF="0")
     assert " passed" in report and "failed" not in report
+
+
+def test_a_compilation_that_cannot_start_leaves_pure_python(tmp_path, monkeypatch) -> None:
+    """Compilateur présent mais qui ne peut pas se lancer (disque plein, droits) : Python
+    pur, la raison dite, sans exception."""
+    monkeypatch.setenv("OPSN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("OPSN_COEUR_NATIF", raising=False)
+    monkeypatch.setattr(native, "unavailable_reason", lambda: None)
+
+    def fails() -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(native, "compile_core", fails)
+    assert native.ensure() == (
+        None,
+        "Cœur de tarification en Python pur : compilation impossible "
+        "([Errno 28] No space left on device).",
+    )

@@ -207,6 +207,8 @@ def ensure() -> tuple[Path | None, str]:
         folder = compile_core()
     except OpsnError as exc:
         return None, f"Cœur de tarification en Python pur : {str(exc).splitlines()[0]}"
+    except (OSError, subprocess.SubprocessError) as exc:  # lancement du compilateur
+        return None, f"Cœur de tarification en Python pur : compilation impossible ({exc})."
     return folder, f"Cœur de tarification compilé ({folder})."
 
 
